@@ -1,0 +1,3 @@
+from .cluster_contrast_head import ClusterContrastHead
+
+__all__ = ['ClusterContrastHead']

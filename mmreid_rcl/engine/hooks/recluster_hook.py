@@ -1,0 +1,266 @@
+"""Re-clustering of the train split before every training epoch."""
+import time
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from mmengine.dist import (all_gather, broadcast, get_dist_info,
+                           is_main_process)
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.utils import ProgressBar
+
+from mmreid_rcl.registry import HOOKS, LABEL_GENERATORS
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def contiguous_labels(labels: np.ndarray) -> np.ndarray:
+    """Renumber cluster ids to 0..C-1 (keeping their order); -1 stays."""
+    labels = np.asarray(labels, dtype=np.int64)
+    out = np.full_like(labels, -1)
+    keep = labels >= 0
+    _, out[keep] = np.unique(labels[keep], return_inverse=True)
+    return out
+
+
+@torch.no_grad()
+def extract_dataset_features(model, dataloader,
+                             num_samples: int,
+                             progress: bool = True) -> torch.Tensor:
+    """Features of a whole dataset, sharded over ranks and gathered.
+
+    Every rank extracts its share (the dataloader's sampler shards), then
+    the (sample_idx, feature) pairs of all ranks are gathered and put in
+    ``sample_idx`` order, so every rank returns the same (N, D) tensor.
+
+    Args:
+        model (nn.Module): the model (wrappers are unwrapped); its
+            ``data_preprocessor`` and ``forward(mode='tensor')`` are used.
+        dataloader (DataLoader): test-pipeline loader over the dataset.
+        num_samples (int): N, the dataset length.
+        progress (bool): show a progress bar on the main process.
+
+    Returns:
+        Tensor: (N, D) float32 features on the CPU.
+    """
+    model = _unwrap(model)
+    was_training = model.training
+    model.eval()
+    indices, feats = [], []
+    show = progress and is_main_process()
+    bar = ProgressBar(len(dataloader)) if show else None
+    for data in dataloader:
+        data = model.data_preprocessor(data, False)
+        out = model(data['inputs'], mode='tensor')
+        feats.append(out.float().cpu())
+        indices.append(
+            torch.as_tensor([s.sample_idx for s in data['data_samples']]))
+        if bar is not None:
+            bar.update()
+    if show:
+        print()
+    model.train(was_training)
+    idx = torch.cat(indices)
+    feats = torch.cat(feats)
+    _, world_size = get_dist_info()
+    if world_size > 1:
+        idx, feats = _gather_padded(idx, feats)
+    result = torch.zeros(num_samples, feats.size(1))
+    seen = torch.zeros(num_samples, dtype=torch.bool)
+    result[idx] = feats
+    seen[idx] = True
+    if not bool(seen.all()):
+        missing = torch.nonzero(~seen).flatten()[:5].tolist()
+        raise RuntimeError(f'feature extraction missed samples {missing}...: '
+                           'the cluster dataloader must cover the whole '
+                           'train split (DefaultSampler, shuffle=False)')
+    return result
+
+
+def _gather_padded(idx: torch.Tensor, feats: torch.Tensor):
+    """all_gather of per-rank tensors whose lengths may differ."""
+    device = 'cuda' if torch.cuda.is_available() and \
+        torch.distributed.get_backend() == 'nccl' else 'cpu'
+    size = torch.tensor([idx.numel()], device=device)
+    sizes = [int(s) for s in all_gather(size)]
+    longest = max(sizes)
+    pad = longest - idx.numel()
+    idx_p = torch.cat([idx, idx.new_full((pad, ), -1)]).to(device)
+    feats_p = torch.cat([feats, feats.new_zeros(pad, feats.size(1))])
+    gathered_idx = all_gather(idx_p)
+    gathered_feats = all_gather(feats_p.to(device))
+    idx = torch.cat([g[:n].cpu() for g, n in zip(gathered_idx, sizes)])
+    feats = torch.cat([g[:n].cpu() for g, n in zip(gathered_feats, sizes)])
+    return idx, feats
+
+
+@HOOKS.register_module()
+class ReClusterHook(Hook):
+    """Cluster the train split into pseudo identities before each epoch.
+
+    Before every ``interval``-th training epoch: extract L2-normalised
+    features of the whole train split with the test pipeline (sharded over
+    ranks), cluster them on rank 0 with ``label_generator`` and broadcast
+    the labels, then hand the pseudo labels to the model (which rebuilds its
+    cluster memory) and to the train sampler. Outliers (-1) sit out the
+    epoch. When the dataset knows the true ids, the purity, NMI and ARI of
+    the pseudo labels are logged; they are never used for training.
+
+    Args:
+        label_generator (dict): clustering config, e.g.
+            ``dict(type='DBSCANLabelGenerator', eps=0.6, min_samples=4)``.
+        dataloader (dict, optional): the loader of the train split with the
+            test pipeline. Defaults to the config's ``cluster_dataloader``.
+        interval (int): re-cluster every this many epochs. Defaults to 1.
+        log_quality (bool): log purity / NMI / ARI when true ids exist.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def __init__(self,
+                 label_generator: Union[dict, object] = dict(
+                     type='DBSCANLabelGenerator'),
+                 dataloader: Optional[dict] = None,
+                 interval: int = 1,
+                 log_quality: bool = True) -> None:
+        if isinstance(label_generator, dict):
+            label_generator = LABEL_GENERATORS.build(label_generator)
+        self.label_generator = label_generator
+        self.dataloader_cfg = dataloader
+        self._dataloader = None
+        self.interval = int(interval)
+        self.log_quality = log_quality
+
+    # -- helpers ----------------------------------------------------------
+    def _get_dataloader(self, runner):
+        if self._dataloader is None:
+            cfg = self.dataloader_cfg
+            if cfg is None:
+                cfg = runner.cfg.get('cluster_dataloader')
+            if cfg is None:
+                raise KeyError(
+                    'ReClusterHook needs a dataloader over the train split '
+                    'with the test pipeline: set `cluster_dataloader` in the '
+                    'config or `dataloader=` of the hook')
+            self._dataloader = runner.build_dataloader(
+                cfg, seed=runner.seed)
+            train_len = len(runner.train_dataloader.dataset)
+            if len(self._dataloader.dataset) != train_len:
+                raise ValueError(
+                    'cluster_dataloader covers '
+                    f'{len(self._dataloader.dataset)} images but the train '
+                    f'split has {train_len}: both must be the same split')
+        return self._dataloader
+
+    def _num_identities(self, runner) -> int:
+        sampler = runner.train_dataloader.sampler
+        return int(getattr(sampler, 'num_identities', 1))
+
+    def _describe_generator(self) -> str:
+        gen = self.label_generator
+        keys = ('eps', 'min_samples', 'k1', 'k2')
+        parts = [f'{k}={getattr(gen, k)}' for k in keys if hasattr(gen, k)]
+        return f'{type(gen).__name__}({", ".join(parts)})'
+
+    # -- hook points --------------------------------------------------------
+    def before_train_epoch(self, runner) -> None:
+        model = _unwrap(runner.model)
+        epoch = runner.epoch
+        if int(model.cluster_epoch) == epoch and \
+                model.pseudo_labels.numel() > 0:
+            # Resumed inside an epoch: keep the clustering it trained on.
+            labels = model.pseudo_labels.cpu().numpy()
+            self._hand_to_sampler(runner, labels)
+            runner.logger.info(
+                f'Epoch {epoch + 1}: kept the clustering restored from the '
+                f'checkpoint ({int(labels.max()) + 1} clusters)')
+            return
+        if epoch % self.interval != 0 and model.pseudo_labels.numel() > 0:
+            self._hand_to_sampler(runner,
+                                  model.pseudo_labels.cpu().numpy())
+            return
+        self.recluster(runner)
+
+    def recluster(self, runner) -> np.ndarray:
+        """Extract, cluster, install; returns the pseudo labels."""
+        model = _unwrap(runner.model)
+        loader = self._get_dataloader(runner)
+        num = len(loader.dataset)
+        t0 = time.perf_counter()
+        feats = extract_dataset_features(runner.model, loader, num)
+        t_extract = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        labels = torch.full((num, ), -1, dtype=torch.long)
+        if is_main_process():
+            labels = torch.from_numpy(
+                contiguous_labels(self.label_generator(feats.numpy())))
+        if get_dist_info()[1] > 1:
+            device = 'cuda' if torch.distributed.get_backend() == 'nccl' \
+                else 'cpu'
+            labels = labels.to(device)
+            broadcast(labels, src=0)
+            labels = labels.cpu()
+        t_cluster = time.perf_counter() - t0
+
+        labels_np = labels.numpy()
+        num_clusters = int(labels_np.max()) + 1 if num else 0
+        num_outliers = int((labels_np < 0).sum())
+        need = self._num_identities(runner)
+        if num_clusters < need:
+            raise RuntimeError(
+                f'clustering gave {num_clusters} clusters '
+                f'({num_outliers} of {num} images are outliers) with '
+                f'{self._describe_generator()}, but a batch needs {need} '
+                'identities: raise eps or lower min_samples of the label '
+                'generator, or lower the batch\'s number of identities')
+        model.set_clusters(feats, labels, runner.epoch)
+        self._hand_to_sampler(runner, labels_np)
+        self._log(runner, labels_np, num_clusters, num_outliers, t_extract,
+                  t_cluster)
+        return labels_np
+
+    def _hand_to_sampler(self, runner, labels: np.ndarray) -> None:
+        sampler = runner.train_dataloader.sampler
+        if not hasattr(sampler, 'set_labels'):
+            raise TypeError(
+                f'the train sampler {type(sampler).__name__} cannot take '
+                'pseudo labels: use IdentitySampler')
+        sampler.set_labels(labels)
+
+    def _log(self, runner, labels, num_clusters, num_outliers, t_extract,
+             t_cluster) -> None:
+        hub = runner.message_hub
+        scalars = dict(
+            clusters=num_clusters,
+            outliers=num_outliers,
+            time_extract=t_extract,
+            time_cluster=t_cluster)
+        if self.log_quality:
+            quality = self._quality(runner, labels)
+            scalars.update(quality)
+        for key, value in scalars.items():
+            hub.update_scalar(f'train/{key}', float(value))
+        text = ', '.join(
+            f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
+            for k, v in scalars.items())
+        print_log(
+            f'Epoch(cluster) [{runner.epoch + 1}] {text}', logger='current')
+
+    def _quality(self, runner, labels) -> dict:
+        dataset = runner.train_dataloader.dataset
+        if not hasattr(dataset, 'get_person_ids'):
+            return {}
+        true_ids = np.asarray(dataset.get_person_ids())
+        if true_ids.shape != labels.shape or (true_ids < 0).all():
+            return {}
+        from mmreid_rcl.clustering import cluster_quality
+        quality = cluster_quality(labels, true_ids)
+        return {
+            k: float(quality[k])
+            for k in ('purity', 'nmi', 'ari') if k in quality
+        }

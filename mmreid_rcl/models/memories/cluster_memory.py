@@ -1,0 +1,132 @@
+"""The memory bank of cluster prototypes."""
+from typing import Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.dist import all_gather, get_world_size
+
+from mmreid_rcl.registry import MODELS, TASK_UTILS
+
+
+def _build(cfg_or_obj, registry):
+    return registry.build(cfg_or_obj) if isinstance(cfg_or_obj,
+                                                    dict) else cfg_or_obj
+
+
+@MODELS.register_module()
+class ClusterMemory(nn.Module):
+    """Cluster prototypes for the cluster-level contrastive loss.
+
+    The prototypes are a buffer (C, D): no gradient flows into them; they
+    are reset at every re-clustering by ``prototype_init`` and moved after
+    every step by ``update``. C changes from epoch to epoch, so loading a
+    checkpoint resizes the buffer to the saved shape.
+
+    Args:
+        feat_dim (int): D.
+        temperature (float): tau of ``logits = f M^T / tau``.
+        momentum (float): m of ``M_k = m M_k + (1 - m) f``.
+        update (dict): the update rule, e.g. ``dict(type='MeanMemoryUpdate')``
+            or ``dict(type='HardMemoryUpdate')``.
+        prototype_init (dict): how prototypes are built from a clustering,
+            e.g. ``dict(type='MeanPrototypeInit')``.
+        gather (bool): update with the samples of every rank in distributed
+            runs (all ranks then hold identical memories). Defaults to True.
+    """
+
+    def __init__(self,
+                 feat_dim: int,
+                 temperature: float = 0.05,
+                 momentum: float = 0.1,
+                 update: Union[dict, object] = dict(type='MeanMemoryUpdate'),
+                 prototype_init: Union[dict, object] = dict(
+                     type='MeanPrototypeInit'),
+                 gather: bool = True) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f'temperature must be > 0, got {temperature}')
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f'momentum must be in [0, 1), got {momentum}')
+        self.feat_dim = int(feat_dim)
+        self.temperature = float(temperature)
+        self.momentum = float(momentum)
+        self.updater = _build(update, TASK_UTILS)
+        self.initialiser = _build(prototype_init, TASK_UTILS)
+        self.gather = gather
+        self.register_buffer('prototypes', torch.zeros(0, self.feat_dim))
+
+    @property
+    def num_clusters(self) -> int:
+        return self.prototypes.size(0)
+
+    @torch.no_grad()
+    def initialise(self, features: torch.Tensor,
+                   labels: torch.Tensor) -> None:
+        """Rebuild the prototypes from a clustering.
+
+        Args:
+            features (Tensor): (N, D) normalised features of clustered
+                samples (outliers removed).
+            labels (Tensor): (N, ) contiguous cluster ids 0..C-1.
+        """
+        protos = self.initialiser(features.to(self.prototypes.device),
+                                  labels.to(self.prototypes.device))
+        if protos.dim() != 2 or protos.size(1) != self.feat_dim:
+            raise ValueError(f'prototype_init gave {tuple(protos.shape)}, '
+                             f'expected (C, {self.feat_dim})')
+        self.prototypes = protos.to(self.prototypes.dtype).contiguous()
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, D) normalised features -> (B, C) logits ``f M^T / tau``."""
+        if self.num_clusters == 0:
+            raise RuntimeError('the cluster memory is empty: prototypes are '
+                               'set at re-clustering, before the first epoch')
+        return feats.matmul(self.prototypes.t()) / self.temperature
+
+    @torch.no_grad()
+    def update(self, feats: torch.Tensor, labels: torch.Tensor,
+               **kwargs) -> None:
+        """Move the prototypes of the batch toward its samples.
+
+        Args:
+            feats (Tensor): (B, D) normalised features (detached inside).
+            labels (Tensor): (B, ) pseudo labels.
+            **kwargs: extra per-sample tensors an update rule reads (e.g.
+                attention weights), gathered across ranks like ``feats``.
+        """
+        feats = feats.detach()
+        extra = {k: v.detach() for k, v in kwargs.items()}
+        if self.gather and get_world_size() > 1:
+            feats = torch.cat(all_gather(feats), dim=0)
+            labels = torch.cat(all_gather(labels), dim=0)
+            extra = {
+                k: torch.cat(all_gather(v), dim=0)
+                for k, v in extra.items()
+            }
+        new = self.updater(self.prototypes, feats.to(self.prototypes.dtype),
+                           labels, self.momentum, **extra)
+        # A new tensor, not an in-place write: autograd may still hold the
+        # old prototypes for this step's backward pass.
+        self.prototypes = new
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        key = prefix + 'prototypes'
+        saved: Optional[torch.Tensor] = state_dict.get(key)
+        if saved is not None and saved.shape != self.prototypes.shape:
+            if saved.dim() != 2 or saved.size(1) != self.feat_dim:
+                error_msgs.append(
+                    f'{key}: checkpoint has shape {tuple(saved.shape)}, '
+                    f'expected (C, {self.feat_dim})')
+                return
+            self.prototypes = self.prototypes.new_empty(saved.shape)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def extra_repr(self) -> str:
+        return (f'feat_dim={self.feat_dim}, clusters={self.num_clusters}, '
+                f'temperature={self.temperature}, momentum={self.momentum}, '
+                f'update={type(self.updater).__name__}, '
+                f'prototype_init={type(self.initialiser).__name__}')

@@ -1,0 +1,77 @@
+"""Rules that move the prototypes of a cluster memory after a step.
+
+Each rule takes the memory (C, D), the batch's features (B, D) and their
+pseudo labels (B, ) and returns the updated memory as a NEW tensor: the old
+one may still be needed by autograd for the step's backward pass.
+"""
+import torch
+import torch.nn.functional as F
+
+from mmreid_rcl.registry import TASK_UTILS
+
+
+def _momentum_step(memory: torch.Tensor, rows: torch.Tensor,
+                   feats: torch.Tensor, momentum: float) -> torch.Tensor:
+    """M[rows] = normalise(m * M[rows] + (1 - m) * feats), rows distinct."""
+    memory = memory.clone()
+    moved = momentum * memory[rows] + (1.0 - momentum) * feats
+    memory[rows] = F.normalize(moved, dim=1)
+    return memory
+
+
+class BaseMemoryUpdate:
+    """Interface of a memory update rule."""
+
+    def __call__(self, memory: torch.Tensor, feats: torch.Tensor,
+                 labels: torch.Tensor, momentum: float,
+                 **kwargs) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@TASK_UTILS.register_module()
+class MeanMemoryUpdate(BaseMemoryUpdate):
+    """Every sample moves its prototype, in batch order.
+
+    Sample after sample, ``M_k = normalise(m M_k + (1 - m) f)``. Samples of
+    different prototypes do not interact, so the j-th samples of all
+    prototypes are applied together: K vectorised steps for a batch of
+    P identities x K instances instead of P*K sequential ones.
+    """
+
+    def __call__(self, memory, feats, labels, momentum, **kwargs):
+        if labels.numel() == 0:
+            return memory.clone()
+        order = torch.argsort(labels, stable=True)
+        sorted_labels = labels[order]
+        counts = torch.bincount(sorted_labels)
+        starts = torch.cumsum(counts, 0) - counts
+        # Position of each sample among the batch samples of its prototype.
+        rank = torch.arange(labels.numel(), device=labels.device) - \
+            starts[sorted_labels]
+        for r in range(int(rank.max()) + 1):
+            pick = order[rank == r]
+            memory = _momentum_step(memory, labels[pick], feats[pick],
+                                    momentum)
+        return memory
+
+
+@TASK_UTILS.register_module()
+class HardMemoryUpdate(BaseMemoryUpdate):
+    """Only the in-batch sample least similar to a prototype moves it."""
+
+    def __call__(self, memory, feats, labels, momentum, **kwargs):
+        if labels.numel() == 0:
+            return memory.clone()
+        sims = (feats * memory[labels]).sum(dim=1)
+        rows, inverse = torch.unique(labels, return_inverse=True)
+        lowest = torch.full((rows.numel(), ), float('inf'),
+                            dtype=sims.dtype, device=sims.device)
+        lowest.scatter_reduce_(0, inverse, sims, reduce='amin')
+        is_hard = sims == lowest[inverse]
+        # On ties keep the first sample of the prototype in batch order.
+        idx = torch.arange(labels.numel(), device=labels.device)
+        first = torch.full((rows.numel(), ), labels.numel(),
+                           dtype=torch.long, device=labels.device)
+        first.scatter_reduce_(0, inverse[is_hard], idx[is_hard],
+                              reduce='amin')
+        return _momentum_step(memory, rows, feats[first], momentum)

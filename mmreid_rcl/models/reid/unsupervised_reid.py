@@ -1,0 +1,142 @@
+"""The unsupervised re-ID model: backbone, neck, cluster-contrast head."""
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+
+from mmreid_rcl.registry import MODELS
+from mmreid_rcl.structures import ReIDDataSample
+
+@MODELS.register_module()
+class UnsupervisedReID(BaseModel):
+    """Backbone + neck + cluster-contrast head, trained on pseudo labels.
+
+    The pseudo labels of the whole train split are model state (a buffer
+    indexed by ``sample_idx``), not dataset state: the dataset is serialised
+    and data-loader workers hold stale copies of it. With them the model
+    saves ``cluster_epoch``, the epoch the labels were made for, so that a
+    run resumed in the middle of an epoch keeps its clustering.
+
+    Args:
+        backbone (dict): backbone config.
+        neck (dict): neck config; must return (B, D) features.
+        head (dict): head config (``ClusterContrastHead``).
+        data_preprocessor (dict, optional): e.g.
+            ``dict(type='ReIDDataPreprocessor')``.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ReIDDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.head = MODELS.build(head)
+        self.register_buffer('pseudo_labels',
+                             torch.zeros(0, dtype=torch.long))
+        self.register_buffer('cluster_epoch',
+                             torch.tensor(-1, dtype=torch.long))
+
+    # -- features -------------------------------------------------------
+    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised images -> (B, D) L2-normalised features."""
+        feats = self.neck(self.backbone(inputs))
+        return F.normalize(feats, dim=1)
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List[ReIDDataSample]] = None,
+                mode: str = 'tensor'):
+        if mode == 'tensor':
+            return self.extract_feat(inputs)
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise ValueError(f'invalid mode "{mode}": expected tensor, loss or '
+                         'predict')
+
+    def predict(self, inputs: torch.Tensor,
+                data_samples: Optional[List[ReIDDataSample]] = None
+                ) -> List[ReIDDataSample]:
+        feats = self.extract_feat(inputs)
+        if data_samples is None:
+            data_samples = [ReIDDataSample() for _ in range(feats.size(0))]
+        for sample, feat in zip(data_samples, feats):
+            sample.features = feat.detach()
+        return data_samples
+
+    # -- training ---------------------------------------------------------
+    def batch_pseudo_labels(
+            self, data_samples: List[ReIDDataSample]) -> torch.Tensor:
+        """Pseudo labels of a batch, looked up by ``sample_idx``."""
+        if self.pseudo_labels.numel() == 0:
+            raise RuntimeError(
+                'the model has no pseudo labels: training needs the '
+                're-clustering hook (ReClusterHook) in custom_hooks')
+        idx = torch.as_tensor([s.sample_idx for s in data_samples],
+                              device=self.pseudo_labels.device)
+        if int(idx.max()) >= self.pseudo_labels.numel():
+            raise RuntimeError(
+                f'sample_idx {int(idx.max())} is outside the pseudo labels '
+                f'of {self.pseudo_labels.numel()} training images')
+        labels = self.pseudo_labels[idx]
+        if bool((labels < 0).any()):
+            raise RuntimeError(
+                'a batch holds outliers (pseudo label -1): the train sampler '
+                'must draw from clustered samples only (IdentitySampler with '
+                'labels set by ReClusterHook)')
+        return labels
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: List[ReIDDataSample]) -> Dict[str, torch.Tensor]:
+        feats = self.extract_feat(inputs)
+        labels = self.batch_pseudo_labels(data_samples)
+        return self.head.loss(feats, labels)
+
+    # -- clustering state -------------------------------------------------
+    @torch.no_grad()
+    def set_clusters(self, features: torch.Tensor, labels: torch.Tensor,
+                     epoch: int) -> None:
+        """Install a new clustering of the train split.
+
+        Args:
+            features (Tensor): (N, D) features of all train images, in
+                ``sample_idx`` order.
+            labels (Tensor): (N, ) pseudo labels, -1 for outliers, clusters
+                numbered 0..C-1.
+            epoch (int): the epoch the clustering is for.
+        """
+        labels = labels.to(torch.long)
+        keep = labels >= 0
+        device = self.pseudo_labels.device
+        self.head.memory.initialise(features[keep].to(device),
+                                    labels[keep].to(device))
+        self.pseudo_labels = labels.to(device)
+        self.cluster_epoch.fill_(int(epoch))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved = state_dict.get(prefix + 'pseudo_labels')
+        if saved is not None and saved.shape != self.pseudo_labels.shape:
+            self.pseudo_labels = self.pseudo_labels.new_empty(saved.shape)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+def get_reid_model(model: nn.Module) -> UnsupervisedReID:
+    """The model behind wrappers (DDP), checked to be a re-ID model."""
+    from mmengine.model import is_model_wrapper
+    inner = model.module if is_model_wrapper(model) else model
+    if not hasattr(inner, 'set_clusters'):
+        raise TypeError(f'{type(inner).__name__} is not an unsupervised '
+                        're-ID model (it has no set_clusters)')
+    return inner

@@ -1,0 +1,140 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmreid_rcl.models.memories import (ClusterMemory, HardMemoryUpdate,
+                                        MeanMemoryUpdate, MeanPrototypeInit)
+from mmreid_rcl.registry import MODELS
+
+
+def _ref_mean_update(memory, feats, labels, m):
+    """Literal sequential update, sample after sample in batch order."""
+    memory = memory.clone()
+    for f, y in zip(feats, labels):
+        memory[y] = m * memory[y] + (1 - m) * f
+        memory[y] = memory[y] / memory[y].norm()
+    return memory
+
+
+def _ref_hard_update(memory, feats, labels, m):
+    memory0 = memory.clone()
+    memory = memory.clone()
+    for y in labels.unique():
+        members = torch.nonzero(labels == y).flatten()
+        sims = torch.stack([feats[i] @ memory0[y] for i in members])
+        hard = members[int(torch.argmin(sims))]
+        memory[y] = m * memory0[y] + (1 - m) * feats[hard]
+        memory[y] = memory[y] / memory[y].norm()
+    return memory
+
+
+def _random_problem(seed, num_clusters=7, batch=24, dim=16):
+    g = torch.Generator().manual_seed(seed)
+    memory = F.normalize(torch.randn(num_clusters, dim, generator=g), dim=1)
+    feats = F.normalize(torch.randn(batch, dim, generator=g), dim=1)
+    labels = torch.randint(0, num_clusters, (batch, ), generator=g)
+    return memory, feats, labels
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_mean_update_equals_sequential_reference(seed):
+    memory, feats, labels = _random_problem(seed)
+    out = MeanMemoryUpdate()(memory, feats, labels, 0.2)
+    ref = _ref_mean_update(memory, feats, labels, 0.2)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    # The input memory is not modified in place.
+    assert not torch.equal(out, memory)
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_hard_update_equals_reference(seed):
+    memory, feats, labels = _random_problem(seed)
+    out = HardMemoryUpdate()(memory, feats, labels, 0.1)
+    ref = _ref_hard_update(memory, feats, labels, 0.1)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+
+
+def test_updates_by_hand():
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    feats = torch.tensor([[0.0, 1.0], [0.6, 0.8]])
+    labels = torch.tensor([0, 0])
+    # Mean: first (0,1): 0.5*(1,0)+0.5*(0,1) -> (1,1)/sqrt2; then with
+    # (0.6, 0.8): 0.5*(.7071,.7071)+0.5*(.6,.8) = (.65355,.75355).
+    out = MeanMemoryUpdate()(memory, feats, labels, 0.5)
+    expected = torch.tensor([0.65355339, 0.75355339])
+    torch.testing.assert_close(
+        out[0], expected / expected.norm(), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[1], memory[1])
+    # Hard: cos((1,0),(0,1)) = 0 < cos((1,0),(.6,.8)) = .6, so only (0,1)
+    # moves prototype 0: (0.5, 0.5) normalised.
+    out = HardMemoryUpdate()(memory, feats, labels, 0.5)
+    torch.testing.assert_close(
+        out[0], torch.tensor([2**-0.5, 2**-0.5]), atol=1e-6, rtol=0)
+
+
+def test_mean_prototype_init_by_hand_and_errors():
+    feats = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    protos = MeanPrototypeInit()(feats, torch.tensor([0, 0, 1]))
+    torch.testing.assert_close(
+        protos, torch.tensor([[2**-0.5, 2**-0.5], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match='outliers'):
+        MeanPrototypeInit()(feats, torch.tensor([0, -1, 1]))
+    with pytest.raises(ValueError, match='contiguous'):
+        MeanPrototypeInit()(feats, torch.tensor([0, 2, 2]))
+
+
+def test_cluster_memory_logits_update_and_resize_on_load():
+    memory = MODELS.build(
+        dict(
+            type='ClusterMemory',
+            feat_dim=4,
+            temperature=0.5,
+            momentum=0.2,
+            update=dict(type='HardMemoryUpdate')))
+    assert isinstance(memory.updater, HardMemoryUpdate)
+    with pytest.raises(RuntimeError, match='empty'):
+        memory.logits(torch.zeros(1, 4))
+    feats = F.normalize(torch.randn(10, 4), dim=1)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 2, 3, 3, 3])
+    memory.initialise(feats, labels)
+    assert memory.num_clusters == 4
+    logits = memory.logits(feats)
+    torch.testing.assert_close(logits, feats @ memory.prototypes.t() / 0.5)
+    before = memory.prototypes.clone()
+    memory.update(feats[:2], labels[:2])
+    assert not torch.equal(memory.prototypes[0], before[0])
+    assert torch.equal(memory.prototypes[1:], before[1:])
+
+    # A fresh memory (0 clusters) loads a checkpoint of 4 clusters.
+    other = ClusterMemory(feat_dim=4)
+    other.load_state_dict(memory.state_dict())
+    assert torch.equal(other.prototypes, memory.prototypes)
+    with pytest.raises(RuntimeError, match='expected'):
+        ClusterMemory(feat_dim=5).load_state_dict(memory.state_dict())
+
+
+def test_cluster_memory_rejects_bad_settings():
+    with pytest.raises(ValueError, match='momentum'):
+        ClusterMemory(feat_dim=4, momentum=1.0)
+    with pytest.raises(ValueError, match='temperature'):
+        ClusterMemory(feat_dim=4, temperature=0)
+
+
+def test_head_loss_matches_cross_entropy_and_backprops():
+    head = MODELS.build(
+        dict(
+            type='ClusterContrastHead',
+            memory=dict(type='ClusterMemory', feat_dim=4, momentum=0.1)))
+    protos = F.normalize(torch.randn(20, 4), dim=1)
+    head.memory.initialise(protos, torch.arange(20) % 5)
+    ref_memory = head.memory.prototypes.clone()
+    feats = F.normalize(torch.randn(6, 4), dim=1).requires_grad_()
+    labels = torch.tensor([0, 0, 1, 1, 4, 4])
+    out = head.loss(feats, labels)
+    expected = F.cross_entropy(feats @ ref_memory.t() / 0.05, labels)
+    torch.testing.assert_close(out['loss_cc'], expected)
+    out['loss_cc'].backward()
+    assert feats.grad is not None and feats.grad.abs().sum() > 0
+    # The memory moved after the loss (clusters 0, 1, 4 only).
+    moved = (head.memory.prototypes - ref_memory).abs().sum(1) > 0
+    assert moved.tolist() == [True, True, False, False, True]

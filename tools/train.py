@@ -1,0 +1,105 @@
+"""Train a re-ID model from a config.
+
+    python tools/train.py configs/rcl_r50_market.py
+    tools/dist_train.sh configs/rcl_r50_market.py 2
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmreid_rcl.utils import init_process_group_for, register_all_modules
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a re-ID model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or, with no value, from the '
+        'latest checkpoint in the work dir')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='start a new run in a work dir that already holds checkpoints '
+        '(they are overwritten as the new run saves)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value (e.g. '
+        'train_cfg.max_epochs=2)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.launcher != 'none' and cfg.get('model_wrapper_cfg') is None:
+        import torch
+        if not torch.cuda.is_available():
+            # CPU processes: no device ids, and buffers (memory bank, pseudo
+            # labels) are kept identical across ranks by the model itself.
+            cfg.model_wrapper_cfg = dict(
+                type='MMDistributedDataParallel',
+                device_ids=None,
+                broadcast_buffers=False,
+                find_unused_parameters=cfg.get('find_unused_parameters',
+                                               False))
+    return cfg
+
+
+def check_work_dir(cfg: Config, force: bool) -> None:
+    """Refuse to train over the checkpoints of an earlier run."""
+    if cfg.get('resume') or force:
+        return
+    found = sorted(glob.glob(osp.join(cfg.work_dir, '*.pth')))
+    if found:
+        raise SystemExit(
+            f'{cfg.work_dir} already holds checkpoints ({len(found)}, e.g. '
+            f'{osp.basename(found[-1])}). Continue that run with --resume, '
+            'pick another --work-dir, or pass --force to start over in it.')
+
+
+def main():
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    check_work_dir(cfg, args.force)
+    register_all_modules()
+    init_process_group_for(args.launcher,
+                           cfg.get('env_cfg', {}).get('dist_cfg', {}).get(
+                               'backend', 'auto'))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
