@@ -9,6 +9,7 @@ from mmengine.model import BaseModel
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
 
+
 @MODELS.register_module()
 class UnsupervisedReID(BaseModel):
     """Backbone + neck + cluster-contrast head, trained on pseudo labels.
@@ -131,6 +132,7 @@ class UnsupervisedReID(BaseModel):
         if saved is not None and saved.shape != self.pseudo_labels.shape:
             self.pseudo_labels = self.pseudo_labels.new_empty(saved.shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
 
 def get_reid_model(model: nn.Module) -> UnsupervisedReID:
     """The model behind wrappers (DDP), checked to be a re-ID model."""
