@@ -39,37 +39,24 @@ class ReIDDataSample(BaseDataElement):
     - ``features`` (Tensor): the image's feature vector, shape (D, ).
     """
 
-    @property
-    def person_id(self) -> int:
-        return self.metainfo['person_id']
+    def set_identity(self, person_id: _Number, camera_id: _Number,
+                     sample_idx: Optional[_Number] = None,
+                     is_query: Optional[bool] = None) -> 'ReIDDataSample':
+        """Set the meta information of the image; returns ``self``.
 
-    @person_id.setter
-    def person_id(self, value: _Number) -> None:
-        self.set_metainfo(dict(person_id=_as_int(value, 'person_id')))
-
-    @property
-    def camera_id(self) -> int:
-        return self.metainfo['camera_id']
-
-    @camera_id.setter
-    def camera_id(self, value: _Number) -> None:
-        self.set_metainfo(dict(camera_id=_as_int(value, 'camera_id')))
-
-    @property
-    def sample_idx(self) -> int:
-        return self.metainfo['sample_idx']
-
-    @sample_idx.setter
-    def sample_idx(self, value: _Number) -> None:
-        self.set_metainfo(dict(sample_idx=_as_int(value, 'sample_idx')))
-
-    @property
-    def is_query(self) -> bool:
-        return bool(self.metainfo.get('is_query', False))
-
-    @is_query.setter
-    def is_query(self, value: bool) -> None:
-        self.set_metainfo(dict(is_query=bool(value)))
+        Meta fields are read as attributes (``sample.person_id``) but are
+        set through ``set_metainfo`` or this method: mmengine forbids
+        assigning a meta field like a data field.
+        """
+        meta = dict(
+            person_id=_as_int(person_id, 'person_id'),
+            camera_id=_as_int(camera_id, 'camera_id'))
+        if sample_idx is not None:
+            meta['sample_idx'] = _as_int(sample_idx, 'sample_idx')
+        if is_query is not None:
+            meta['is_query'] = bool(is_query)
+        self.set_metainfo(meta)
+        return self
 
     @property
     def pseudo_label(self) -> int:

@@ -1,0 +1,33 @@
+"""DukeMTMC-reID."""
+from mmreid_rcl.registry import DATASETS
+from .reid_image_folder import ReIDImageFolder
+
+
+@DATASETS.register_module()
+class DukeMTMCDataset(ReIDImageFolder):
+    """DukeMTMC-reID (Zheng et al., ICCV 2017).
+
+    702 training identities (16,522 images); 702 test identities with 2,228
+    query and 17,661 gallery images (the gallery adds 408 distractor
+    identities that appear in one camera only, as ordinary ids); 8 cameras.
+    Layout under ``data_root``, as Market-1501::
+
+        bounding_box_train/    0001_c2_f0046182.jpg ...
+        query/
+        bounding_box_test/
+
+    Names are read with ``([-\\d]+)_c(\\d)``; cameras ``c1``-``c8`` become
+    0-7. Duke has no junk or id-0 distractor images.
+
+    Args:
+        data_root (str): Root folder of the data set.
+        split (str): ``'train'``, ``'query'``, ``'gallery'`` or ``'test'``.
+            Defaults to ``'train'``.
+        **kwargs: Arguments of :class:`ReIDImageFolder` and
+            :class:`BaseReIDDataset`.
+    """
+
+    METAINFO: dict = dict(dataset_name='DukeMTMC-reID')
+    PATTERN = r'([-\d]+)_c(\d)'
+    NUM_CAMERAS = 8
+    EXAMPLE_NAME = '0001_c2_f0046182.jpg'

@@ -1,0 +1,184 @@
+"""Generic re-ID dataset: one folder of images per split, ids in names."""
+import os.path as osp
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmreid_rcl.registry import DATASETS
+from .base_reid_dataset import (IMG_EXTENSIONS, BaseReIDDataset,
+                                describe_layout, list_image_files)
+
+
+@DATASETS.register_module()
+class ReIDImageFolder(BaseReIDDataset):
+    """A re-ID data set with one image folder per split (Market-1501 style).
+
+    The person id and camera of each image are read from its file name with
+    a regular expression: either with the named groups ``pid`` and
+    ``camid`` or with exactly two groups, person id first. The match is
+    searched in the file name (not the folder). Camera numbers in names
+    minus ``camera_offset`` give the 0-based camera ids.
+
+    Example config::
+
+        dict(type='ReIDImageFolder', data_root='data/my_reid/',
+             split='train',
+             split_dirs=dict(train='train', query='probe',
+                             gallery='gallery'),
+             pattern=r'p(?P<pid>\\d+)_cam(?P<camid>\\d+)',
+             camera_offset=0)
+
+    Files with a non-image extension are skipped with a warning; an image
+    whose name does not match ``pattern`` is an error.
+
+    Args:
+        data_root (str): Root folder of the data set.
+        split (str): ``'train'``, ``'query'``, ``'gallery'`` or ``'test'``.
+            Defaults to ``'train'``.
+        split_dirs (dict, optional): Folder (relative to ``data_root``) of
+            each of ``'train'``, ``'query'`` and ``'gallery'``. None takes
+            :attr:`SPLIT_DIRS`. Defaults to None.
+        pattern (str, optional): Regular expression of file names. None
+            takes :attr:`PATTERN`. Defaults to None.
+        camera_offset (int, optional): Subtracted from the camera number in
+            names, 1 if names count cameras from 1. None takes
+            :attr:`CAMERA_OFFSET`. Defaults to None.
+        extensions (Sequence[str], optional): Extensions (with the dot) that
+            count as images. None takes :data:`IMG_EXTENSIONS`.
+            Defaults to None.
+        recursive (bool): Also list sub-folders of the split folders.
+            Defaults to False.
+        **kwargs: Arguments of :class:`BaseReIDDataset` (``pipeline``,
+            ``relabel``, ``num_cameras``, ``distractor_ids``,
+            ``serialize_data``, ...).
+    """
+
+    METAINFO: dict = dict(dataset_name='ReIDImageFolder')
+    SPLIT_DIRS: Dict[str, str] = dict(
+        train='bounding_box_train', query='query', gallery='bounding_box_test')
+    PATTERN: str = r'([-\d]+)_c(\d+)'
+    CAMERA_OFFSET: int = 1
+    #: An example file name, shown in the layout description.
+    EXAMPLE_NAME: str = '0002_c1s1_000451_03.jpg'
+
+    def __init__(self,
+                 data_root: str,
+                 split: str = 'train',
+                 split_dirs: Optional[Dict[str, str]] = None,
+                 pattern: Optional[str] = None,
+                 camera_offset: Optional[int] = None,
+                 extensions: Optional[Sequence[str]] = None,
+                 recursive: bool = False,
+                 **kwargs) -> None:
+        self.split_dirs = dict(self.SPLIT_DIRS)
+        if split_dirs is not None:
+            self.split_dirs.update(split_dirs)
+        missing = {'train', 'query', 'gallery'} - set(self.split_dirs)
+        if missing:
+            raise ValueError(f'split_dirs lacks the folder of {missing}.')
+        self.pattern = self.PATTERN if pattern is None else pattern
+        self._regex, self._groups = self._compile_pattern(self.pattern)
+        self.camera_offset = (
+            self.CAMERA_OFFSET if camera_offset is None else camera_offset)
+        self.extensions = tuple(
+            IMG_EXTENSIONS if extensions is None else extensions)
+        self.recursive = recursive
+        super().__init__(data_root=data_root, split=split, **kwargs)
+
+    @staticmethod
+    def _compile_pattern(pattern: str) -> Tuple[re.Pattern, Tuple]:
+        """Compile ``pattern`` and find its person and camera groups."""
+        regex = re.compile(pattern)
+        if {'pid', 'camid'} <= set(regex.groupindex):
+            return regex, ('pid', 'camid')
+        if regex.groups == 2:
+            return regex, (1, 2)
+        raise ValueError(
+            f'pattern {pattern!r} must have the named groups "pid" and '
+            '"camid", or exactly two groups (person id, camera).')
+
+    def layout_description(self) -> str:
+        """Describe the split folders expected under ``data_root``."""
+        entries = {
+            f'{folder}/': f'{split} images, e.g. {self.EXAMPLE_NAME}'
+            for split, folder in self.split_dirs.items()
+        }
+        entries['(names)'] = (f'matched by "{self.pattern}" '
+                              f'(camera offset {self.camera_offset})')
+        return describe_layout(entries)
+
+    def split_dir(self, split: str) -> str:
+        """The folder of ``split`` ('train', 'query' or 'gallery')."""
+        return osp.join(self.data_root, self.split_dirs[split])
+
+    def parse_name(self, path: str) -> Tuple[int, int]:
+        """Read the person id and the raw camera number from a file name.
+
+        Args:
+            path (str): The image file.
+
+        Returns:
+            tuple[int, int]: Person id and camera number as in the name.
+
+        Raises:
+            ValueError: The name does not match :attr:`pattern`.
+        """
+        match = self._regex.search(osp.basename(path))
+        if match is None:
+            raise ValueError(
+                f'{self.dataset_name}: the file name of {path!r} does not '
+                f'match the pattern "{self.pattern}" (expected names like '
+                f'{self.EXAMPLE_NAME!r}).')
+        pid, camid = (match.group(g) for g in self._groups)
+        return int(pid), int(camid)
+
+    def list_split(self, split: str) -> List[str]:
+        """Sorted image files of one split folder.
+
+        Raises:
+            FileNotFoundError: The folder is missing.
+            ValueError: The folder holds no image.
+        """
+        folder = self.require_path(self.split_dir(split))
+        files = list_image_files(
+            folder,
+            self.extensions,
+            recursive=self.recursive,
+            skip_empty_files=self.skip_empty_files)
+        if not files:
+            raise ValueError(
+                f'{self.dataset_name}: the {split} folder {folder!r} holds '
+                f'no image files (extensions {self.extensions}).')
+        return files
+
+    def camera_to_index(self, camera: int, path: str) -> int:
+        """Turn the camera number of a name into a checked 0-based id.
+
+        Args:
+            camera (int): The camera number as written in the name.
+            path (str): The file, for error messages.
+
+        Returns:
+            int: The 0-based camera id.
+        """
+        return self.check_camera_id(camera - self.camera_offset, path)
+
+    def load_split(self, split: str) -> List[dict]:
+        """Parse the names of one split folder.
+
+        Args:
+            split (str): ``'train'``, ``'query'`` or ``'gallery'``.
+
+        Returns:
+            list[dict]: Samples in sorted file order.
+        """
+        samples = []
+        for path in self.list_split(split):
+            pid, camera = self.parse_name(path)
+            if pid in self.JUNK_IDS:
+                # Junk names may carry meaningless cameras; skip the check.
+                camera_id = max(camera - self.camera_offset, 0)
+            else:
+                camera_id = self.camera_to_index(camera, path)
+            samples.append(
+                dict(img_path=path, person_id=pid, camera_id=camera_id))
+        return samples
