@@ -7,13 +7,13 @@ from .msmt17 import MSMT17Dataset
 from .personx import PersonXDataset
 from .reid_image_folder import ReIDImageFolder
 from .samplers import *  # noqa: F401,F403
+from .synthetic import SyntheticReIDDataset, generate_synthetic_reid
 from .transforms import *  # noqa: F401,F403
 from .veri776 import VeRi776Dataset
 
-# The synthetic data set subpackage is exported here once it exists.
-
 __all__ = [
-    'BaseReIDDataset', 'list_image_files', 'ReIDImageFolder',
-    'Market1501Dataset', 'DukeMTMCDataset', 'CUHK03Dataset', 'PersonXDataset',
-    'MSMT17Dataset', 'VeRi776Dataset'
+    'SyntheticReIDDataset', 'generate_synthetic_reid', 'BaseReIDDataset',
+    'list_image_files', 'ReIDImageFolder', 'Market1501Dataset',
+    'DukeMTMCDataset', 'CUHK03Dataset', 'PersonXDataset', 'MSMT17Dataset',
+    'VeRi776Dataset'
 ]

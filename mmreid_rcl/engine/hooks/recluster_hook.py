@@ -4,8 +4,7 @@ from typing import Optional, Union
 
 import numpy as np
 import torch
-from mmengine.dist import (all_gather, broadcast, get_dist_info,
-                           is_main_process)
+from mmengine.dist import all_gather, broadcast, get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -157,8 +156,12 @@ class ReClusterHook(Hook):
         return self._dataloader
 
     def _num_identities(self, runner) -> int:
+        """P, the pseudo identities a training batch draws."""
         sampler = runner.train_dataloader.sampler
-        return int(getattr(sampler, 'num_identities', 1))
+        if hasattr(sampler, 'batch_size') and hasattr(sampler,
+                                                      'num_instances'):
+            return int(sampler.batch_size) // int(sampler.num_instances)
+        return 1
 
     def _describe_generator(self) -> str:
         gen = self.label_generator
