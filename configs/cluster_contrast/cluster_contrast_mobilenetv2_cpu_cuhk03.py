@@ -12,13 +12,14 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-model = dict(head=dict(memory=dict(momentum=0.2)))
+model = dict(channels_last=True, head=dict(memory=dict(momentum=0.2)))
 custom_hooks = [
     dict(
         type='ReClusterHook',
         label_generator=dict(
             type='DBSCANLabelGenerator', eps=0.6, min_samples=4, k1=30,
-            k2=6))
+            k2=6)),
+    dict(type='EvaluateBeforeTrainHook'),
 ]
 
 train_pipeline = [

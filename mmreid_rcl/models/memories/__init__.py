@@ -1,6 +1,5 @@
 from .cluster_memory import ClusterMemory
-from .memory_update import (BaseMemoryUpdate, HardMemoryUpdate,
-                            MeanMemoryUpdate)
+from .memory_update import BaseMemoryUpdate, HardMemoryUpdate, MeanMemoryUpdate
 from .prototype_init import MeanPrototypeInit, cluster_means
 
 __all__ = [
