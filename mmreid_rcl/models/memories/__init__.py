@@ -1,8 +1,10 @@
 from .cluster_memory import ClusterMemory
-from .memory_update import BaseMemoryUpdate, HardMemoryUpdate, MeanMemoryUpdate
-from .prototype_init import MeanPrototypeInit, cluster_means
+from .memory_update import (BaseMemoryUpdate, HardMemoryUpdate,
+                            HPSMemoryUpdate, MeanMemoryUpdate)
+from .prototype_init import CSAPrototypeInit, MeanPrototypeInit, cluster_means
 
 __all__ = [
     'ClusterMemory', 'BaseMemoryUpdate', 'MeanMemoryUpdate',
-    'HardMemoryUpdate', 'MeanPrototypeInit', 'cluster_means'
+    'HardMemoryUpdate', 'HPSMemoryUpdate', 'MeanPrototypeInit',
+    'CSAPrototypeInit', 'cluster_means'
 ]

@@ -60,17 +60,20 @@ class ClusterMemory(nn.Module):
         return self.prototypes.size(0)
 
     @torch.no_grad()
-    def initialise(self, features: torch.Tensor,
-                   labels: torch.Tensor) -> None:
+    def initialise(self, features: torch.Tensor, labels: torch.Tensor,
+                   **kwargs) -> None:
         """Rebuild the prototypes from a clustering.
 
         Args:
             features (Tensor): (N, D) normalised features of clustered
                 samples (outliers removed).
             labels (Tensor): (N, ) contiguous cluster ids 0..C-1.
+            **kwargs: what the initialiser needs besides (e.g. the
+                model's aggregator for CSA).
         """
-        protos = self.initialiser(features.to(self.prototypes.device),
-                                  labels.to(self.prototypes.device))
+        protos = self.initialiser(
+            features.to(self.prototypes.device),
+            labels.to(self.prototypes.device), **kwargs)
         if protos.dim() != 2 or protos.size(1) != self.feat_dim:
             raise ValueError(f'prototype_init gave {tuple(protos.shape)}, '
                              f'expected (C, {self.feat_dim})')

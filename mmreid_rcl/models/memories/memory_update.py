@@ -75,3 +75,50 @@ class HardMemoryUpdate(BaseMemoryUpdate):
         first.scatter_reduce_(0, inverse[is_hard], idx[is_hard],
                               reduce='amin')
         return _momentum_step(memory, rows, feats[first], momentum)
+
+
+@TASK_UTILS.register_module()
+class HPSMemoryUpdate(BaseMemoryUpdate):
+    """Hard Positive Sampling: the most dispersed trusted sample updates.
+
+    Per prototype in the batch, among its samples whose attention weight is
+    not below their floor (``weights >= floors``, so that a sample the
+    attention marks as mislabelled never moves the prototype), the one with
+    the largest dispersion ``1 - cos(Z_i, p)`` to its set's aggregate moves
+    the prototype: ``M_k = normalise(m M_k + (1 - m) f_hard)``.
+
+    The model computes ``dispersion``, ``weights`` and ``floors`` (the floor
+    ratio over the set size, default 0.5 / n) with its aggregator and passes
+    them to the memory update.
+    """
+
+    def __call__(self, memory, feats, labels, momentum, dispersion=None,
+                 weights=None, floors=None, **kwargs):
+        if dispersion is None or weights is None or floors is None:
+            raise ValueError(
+                'HPSMemoryUpdate needs per-sample dispersion, weights and '
+                'floors from the model\'s aggregator: configure '
+                'model.aggregator (ClusterAttentionAggregator)')
+        if labels.numel() == 0:
+            return memory.clone()
+        eligible = weights >= floors
+        score = torch.where(eligible, dispersion,
+                            torch.full_like(dispersion, -float('inf')))
+        rows, inverse = torch.unique(labels, return_inverse=True)
+        best = torch.full((rows.numel(), ),
+                          -float('inf'),
+                          dtype=score.dtype,
+                          device=score.device)
+        best.scatter_reduce_(0, inverse, score, reduce='amax')
+        if bool(torch.isinf(best).any()):
+            raise RuntimeError('HPS found a prototype with no sample at or '
+                               'above its attention floor')
+        is_best = (score == best[inverse]) & eligible
+        idx = torch.arange(labels.numel(), device=labels.device)
+        first = torch.full((rows.numel(), ),
+                           labels.numel(),
+                           dtype=torch.long,
+                           device=labels.device)
+        first.scatter_reduce_(0, inverse[is_best], idx[is_best],
+                              reduce='amin')
+        return _momentum_step(memory, rows, feats[first], momentum)

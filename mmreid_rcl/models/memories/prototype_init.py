@@ -48,8 +48,85 @@ def check_cluster_labels(features: torch.Tensor,
 class MeanPrototypeInit:
     """Prototype = normalised mean of the cluster's features (the baseline)."""
 
-    def __call__(self, features: torch.Tensor,
-                 labels: torch.Tensor) -> torch.Tensor:
+    def __call__(self, features: torch.Tensor, labels: torch.Tensor,
+                 **kwargs) -> torch.Tensor:
         """Args: features (N, D), labels (N, ). Returns (C, D)."""
         num_clusters = check_cluster_labels(features, labels)
         return cluster_means(features.float(), labels, num_clusters)
+
+
+@TASK_UTILS.register_module()
+class CSAPrototypeInit:
+    """Cluster Sample Aggregation: prototype = attention aggregate.
+
+    Each prototype is the aggregate ``p`` of a ``ClusterAttentionAggregator``
+    run over ALL members of its cluster (no gradient). Clusters are
+    processed in batches of similar size, padded, so that a batch holds at
+    most ``max_attention_elements`` attention entries (batch x heads x n x
+    n); a cluster too large for that on its own is processed with its
+    queries in chunks, so memory stays bounded by the same number (and by
+    heads x chunk x n for the largest cluster) whatever the cluster sizes.
+
+    Args:
+        max_attention_elements (int): bound on attention entries held at
+            once. Defaults to 2**24 (64 MB in float32).
+    """
+
+    def __init__(self, max_attention_elements: int = 2**24) -> None:
+        self.max_attention_elements = int(max_attention_elements)
+
+    @torch.no_grad()
+    def __call__(self, features: torch.Tensor, labels: torch.Tensor,
+                 aggregator=None) -> torch.Tensor:
+        """Args: features (N, D), labels (N, ), the aggregator module.
+
+        Returns (C, D) normalised aggregates.
+        """
+        if aggregator is None:
+            raise ValueError('CSAPrototypeInit needs the model\'s '
+                             'ClusterAttentionAggregator (model.aggregator)')
+        num_clusters = check_cluster_labels(features, labels)
+        was_training = aggregator.training
+        aggregator.eval()
+        features = features.float()
+        order = torch.argsort(labels, stable=True)
+        counts = torch.bincount(labels, minlength=num_clusters)
+        starts = (torch.cumsum(counts, 0) - counts).tolist()
+        sizes = counts.tolist()
+        heads = aggregator.num_heads
+        by_size = sorted(range(num_clusters), key=lambda c: sizes[c])
+        protos = features.new_zeros(num_clusters, features.size(1))
+        budget = self.max_attention_elements
+        i = 0
+        while i < num_clusters:
+            n_max = sizes[by_size[i]]
+            # Grow the batch while the padded attention fits the budget
+            # (clusters are sorted by size, so the last one sets n_max).
+            j = i + 1
+            while j < num_clusters and \
+                    (j + 1 - i) * heads * sizes[by_size[j]]**2 <= budget:
+                j += 1
+            batch = by_size[i:j]
+            n_max = sizes[batch[-1]]
+            x = features.new_zeros(len(batch), n_max, features.size(1))
+            mask = torch.zeros(len(batch), n_max, dtype=torch.bool)
+            for row, c in enumerate(batch):
+                members = order[starts[c]:starts[c] + sizes[c]]
+                x[row, :sizes[c]] = features[members]
+                mask[row, :sizes[c]] = True
+            chunk = None
+            if heads * n_max * n_max > budget:
+                chunk = max(1, budget // (heads * n_max))
+            out = aggregator(
+                x.to(_param_device(aggregator)),
+                mask.to(_param_device(aggregator)),
+                query_chunk=chunk)
+            protos[torch.as_tensor(batch)] = out['aggregate'].float().to(
+                protos.device)
+            i = j
+        aggregator.train(was_training)
+        return F.normalize(protos, dim=1)
+
+
+def _param_device(module) -> torch.device:
+    return next(module.parameters()).device

@@ -1,9 +1,12 @@
+from .cluster_attention_aggregator import (ClusterAttentionAggregator,
+                                           group_into_sets)
 from .gap import GlobalAveragePooling
 from .gem import GeneralizedMeanPooling
 from .gmp import GlobalMaxPooling
 from .reid_neck import ReIDNeck
 
 __all__ = [
+    'ClusterAttentionAggregator', 'group_into_sets',
     'GeneralizedMeanPooling', 'GlobalAveragePooling', 'GlobalMaxPooling',
     'ReIDNeck'
 ]

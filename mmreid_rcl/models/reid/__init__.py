@@ -1,3 +1,3 @@
-from .unsupervised_reid import UnsupervisedReID, get_reid_model
+from .unsupervised_reid import RCL, UnsupervisedReID, get_reid_model
 
-__all__ = ['UnsupervisedReID', 'get_reid_model']
+__all__ = ['UnsupervisedReID', 'RCL', 'get_reid_model']
