@@ -1,0 +1,19 @@
+# RCL with the CPU recipe on CUHK03 (MobileNetV2, 128x64, 16 x 4, 12 epochs).
+_base_ = ['../cluster_contrast/cluster_contrast_mobilenetv2_cpu_cuhk03.py']
+
+model = dict(
+    type='RCL',
+    aggregator=dict(
+        type='ClusterAttentionAggregator',
+        embed_dims=1280,
+        num_heads=8,
+        dropout=0.0,
+        pre_norm=True,
+        zero_init_out=True),
+    saa_loss_weight=1.0,
+    saa_detach=True,
+    hps_floor=0.5,
+    head=dict(
+        memory=dict(
+            update=dict(type='HPSMemoryUpdate'),
+            prototype_init=dict(type='CSAPrototypeInit'))))

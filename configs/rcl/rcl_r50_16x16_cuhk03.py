@@ -1,0 +1,7 @@
+# RCL, ResNet-50, 256x128, 16 pseudo identities x 16 instances.
+_base_ = [
+    '../_base_/models/rcl_r50.py',
+    '../_base_/datasets/cuhk03.py',
+    '../_base_/schedules/adam_50e_step20.py',
+    '../_base_/default_runtime.py',
+]
