@@ -1,1 +1,16 @@
+"""Pseudo-label generation: k-reciprocal Jaccard distance, DBSCAN and the
+registered label generators."""
+from .base_label_generator import BaseLabelGenerator
+from .dbscan import dbscan_labels, relabel_by_first_member
+from .dbscan_label_generator import DBSCANLabelGenerator
+from .diagnostics import cluster_quality
+from .jaccard_distance import (as_unit_features, jaccard_distance,
+                               k_reciprocal_encoding, k_reciprocal_sets)
+from .knn import faiss_num_threads, knn_search
 
+__all__ = [
+    'BaseLabelGenerator', 'DBSCANLabelGenerator', 'as_unit_features',
+    'cluster_quality', 'dbscan_labels', 'faiss_num_threads',
+    'jaccard_distance', 'k_reciprocal_encoding', 'k_reciprocal_sets',
+    'knn_search', 'relabel_by_first_member'
+]

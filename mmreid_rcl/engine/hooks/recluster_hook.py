@@ -116,6 +116,13 @@ class ReClusterHook(Hook):
             test pipeline. Defaults to the config's ``cluster_dataloader``.
         interval (int): re-cluster every this many epochs. Defaults to 1.
         log_quality (bool): log purity / NMI / ARI when true ids exist.
+        cluster_after_train (bool): cluster once more with the final model
+            after training, for the diagnostics only (the quality of the
+            pseudo labels the trained model would give). Defaults to True.
+
+    Per-clustering figures are written to the scalar logs (``cluster/*``)
+    at step = the number of epochs trained before that clustering, with the
+    wall time of every epoch (``epoch/time``, clustering included).
     """
 
     priority = 'ABOVE_NORMAL'
@@ -125,7 +132,8 @@ class ReClusterHook(Hook):
                      type='DBSCANLabelGenerator'),
                  dataloader: Optional[dict] = None,
                  interval: int = 1,
-                 log_quality: bool = True) -> None:
+                 log_quality: bool = True,
+                 cluster_after_train: bool = True) -> None:
         if isinstance(label_generator, dict):
             label_generator = LABEL_GENERATORS.build(label_generator)
         self.label_generator = label_generator
@@ -133,6 +141,8 @@ class ReClusterHook(Hook):
         self._dataloader = None
         self.interval = int(interval)
         self.log_quality = log_quality
+        self.cluster_after_train = cluster_after_train
+        self._epoch_start = None
 
     # -- helpers ----------------------------------------------------------
     def _get_dataloader(self, runner):
@@ -171,6 +181,7 @@ class ReClusterHook(Hook):
 
     # -- hook points --------------------------------------------------------
     def before_train_epoch(self, runner) -> None:
+        self._epoch_start = time.perf_counter()
         model = _unwrap(runner.model)
         epoch = runner.epoch
         if int(model.cluster_epoch) == epoch and \
@@ -188,16 +199,33 @@ class ReClusterHook(Hook):
             return
         self.recluster(runner)
 
-    def recluster(self, runner) -> np.ndarray:
-        """Extract, cluster, install; returns the pseudo labels."""
-        model = _unwrap(runner.model)
-        loader = self._get_dataloader(runner)
-        num = len(loader.dataset)
-        t0 = time.perf_counter()
-        feats = extract_dataset_features(runner.model, loader, num)
-        t_extract = time.perf_counter() - t0
+    def after_train_epoch(self, runner) -> None:
+        if self._epoch_start is None:
+            return
+        elapsed = time.perf_counter() - self._epoch_start
+        runner.visualizer.add_scalars({'epoch/time': elapsed},
+                                      step=runner.epoch + 1)
+        runner.logger.info(f'Epoch {runner.epoch + 1} took {elapsed:.1f} s '
+                           '(clustering included)')
 
+    def after_train(self, runner) -> None:
+        if not self.cluster_after_train:
+            return
+        loader = self._get_dataloader(runner)
         t0 = time.perf_counter()
+        feats = extract_dataset_features(runner.model, loader,
+                                         len(loader.dataset))
+        t_extract = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        labels = self._cluster(feats)
+        t_cluster = time.perf_counter() - t0
+        self._log(runner, labels, int(labels.max()) + 1,
+                  int((labels < 0).sum()), t_extract, t_cluster,
+                  step=runner.epoch, tag='final')
+
+    def _cluster(self, feats: torch.Tensor) -> np.ndarray:
+        """Labels on rank 0, broadcast to every rank."""
+        num = feats.size(0)
         labels = torch.full((num, ), -1, dtype=torch.long)
         if is_main_process():
             labels = torch.from_numpy(
@@ -208,9 +236,21 @@ class ReClusterHook(Hook):
             labels = labels.to(device)
             broadcast(labels, src=0)
             labels = labels.cpu()
+        return labels.numpy()
+
+    def recluster(self, runner) -> np.ndarray:
+        """Extract, cluster, install; returns the pseudo labels."""
+        model = _unwrap(runner.model)
+        loader = self._get_dataloader(runner)
+        num = len(loader.dataset)
+        t0 = time.perf_counter()
+        feats = extract_dataset_features(runner.model, loader, num)
+        t_extract = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        labels_np = self._cluster(feats)
         t_cluster = time.perf_counter() - t0
 
-        labels_np = labels.numpy()
         num_clusters = int(labels_np.max()) + 1 if num else 0
         num_outliers = int((labels_np < 0).sum())
         need = self._num_identities(runner)
@@ -221,7 +261,7 @@ class ReClusterHook(Hook):
                 f'{self._describe_generator()}, but a batch needs {need} '
                 'identities: raise eps or lower min_samples of the label '
                 'generator, or lower the batch\'s number of identities')
-        model.set_clusters(feats, labels, runner.epoch)
+        model.set_clusters(feats, torch.from_numpy(labels_np), runner.epoch)
         self._hand_to_sampler(runner, labels_np)
         self._log(runner, labels_np, num_clusters, num_outliers, t_extract,
                   t_cluster)
@@ -236,7 +276,7 @@ class ReClusterHook(Hook):
         sampler.set_labels(labels)
 
     def _log(self, runner, labels, num_clusters, num_outliers, t_extract,
-             t_cluster) -> None:
+             t_cluster, step=None, tag=None) -> None:
         hub = runner.message_hub
         scalars = dict(
             clusters=num_clusters,
@@ -246,13 +286,18 @@ class ReClusterHook(Hook):
         if self.log_quality:
             quality = self._quality(runner, labels)
             scalars.update(quality)
-        for key, value in scalars.items():
-            hub.update_scalar(f'train/{key}', float(value))
+        if tag is None:
+            for key, value in scalars.items():
+                hub.update_scalar(f'train/{key}', float(value))
+        runner.visualizer.add_scalars(
+            {f'cluster/{k}': float(v)
+             for k, v in scalars.items()},
+            step=runner.epoch if step is None else step)
         text = ', '.join(
             f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
             for k, v in scalars.items())
-        print_log(
-            f'Epoch(cluster) [{runner.epoch + 1}] {text}', logger='current')
+        name = tag or runner.epoch + 1
+        print_log(f'Epoch(cluster) [{name}] {text}', logger='current')
 
     def _quality(self, runner, labels) -> dict:
         dataset = runner.train_dataloader.dataset

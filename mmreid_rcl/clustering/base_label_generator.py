@@ -1,0 +1,56 @@
+"""Interface of the pseudo-label generators (clustering algorithms)."""
+from abc import ABCMeta, abstractmethod
+from typing import Tuple, Union
+
+import numpy as np
+import torch
+
+from .jaccard_distance import as_unit_features
+
+
+class BaseLabelGenerator(metaclass=ABCMeta):
+    """Turns the features of the train split into pseudo labels.
+
+    A subclass implements :meth:`generate` and registers itself in
+    ``mmreid_rcl.registry.LABEL_GENERATORS``, so that a config picks it by
+    ``type=``; :meth:`__call__` validates and normalises the features and
+    returns the labels, optionally with diagnostics.
+    """
+
+    def __call__(
+        self,
+        features: Union[np.ndarray, torch.Tensor],
+        return_info: bool = False
+    ) -> Union[np.ndarray, Tuple[np.ndarray, dict]]:
+        """Cluster ``features``.
+
+        Args:
+            features (np.ndarray | torch.Tensor): features (N, D), one row
+                per image, L2-normalised here if they are not already.
+            return_info (bool): also return the generator's diagnostics.
+
+        Returns:
+            np.ndarray | tuple[np.ndarray, dict]: int64 labels (N,), -1 for
+            outliers, clusters numbered 0.. in the order of their smallest
+            member; with ``return_info``, also a dict of diagnostics (at
+            least ``num_clusters``, ``num_outliers`` and ``time_total`` in
+            seconds).
+        """
+        x = as_unit_features(features)
+        labels, info = self.generate(x)
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.shape != (x.shape[0], ):
+            raise RuntimeError(
+                f'{type(self).__name__} returned labels of shape '
+                f'{labels.shape} for {x.shape[0]} samples')
+        info.setdefault('num_clusters', int(labels.max(initial=-1)) + 1)
+        info.setdefault('num_outliers', int((labels < 0).sum()))
+        return (labels, info) if return_info else labels
+
+    @abstractmethod
+    def generate(self, features: np.ndarray) -> Tuple[np.ndarray, dict]:
+        """Labels of unit, float32 features (N, D) and a diagnostics dict.
+
+        The labels must be int (N,), -1 for outliers, clusters numbered
+        contiguously from 0 in the order of their smallest member.
+        """
