@@ -2,8 +2,12 @@
 
     python tools/test.py CONFIG CHECKPOINT
 """
-import argparse
 import os
+
+# See tools/train.py: sleeping OpenMP threads, set before torch is imported.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
+import argparse
 import os.path as osp
 
 from mmengine.config import Config, DictAction

@@ -3,9 +3,16 @@
     python tools/train.py configs/rcl_r50_market.py
     tools/dist_train.sh configs/rcl_r50_market.py 2
 """
+import os
+
+# OpenMP threads that spin while waiting make CPU training several times
+# slower whenever the cores are shared (data-loader workers, other jobs):
+# measured here 4-5 s against 0.9 s a MobileNetV2 step. Sleep instead,
+# unless the user chose otherwise. Must be set before torch is imported.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
 import argparse
 import glob
-import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
