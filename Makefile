@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := $(wildcard requirements/*.txt) setup.py setup.cfg
 LINT_PATHS := mmreid_rcl tools tests configs projects
+# Sleeping (not spinning) OpenMP threads: much faster on shared cores.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: test demo lint install benchmark clean-venv
 

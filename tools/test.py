@@ -51,6 +51,15 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    # Configs that only define validation are tested on the same split.
+    if cfg.get('test_dataloader') is None and cfg.get('val_dataloader'):
+        cfg.test_dataloader = cfg.val_dataloader
+        cfg.test_evaluator = cfg.get('val_evaluator', dict(type='ReIDMetric'))
+    if cfg.get('test_cfg') is None:
+        cfg.test_cfg = dict(type='TestLoop')
+    if cfg.get('test_dataloader') is None:
+        raise SystemExit(f'{args.config} defines neither test_dataloader nor '
+                         'val_dataloader: nothing to evaluate on')
     cfg.load_from = args.checkpoint
     cfg.resume = False
     # Testing needs neither the training loop nor its hooks.

@@ -130,3 +130,35 @@ def test_two_cpu_processes_hold_identical_clustering(tiny_root, tmp_path):
     b1 = {i for batch in states[1]['batches'] for i in batch}
     assert states[0]['batches'] != states[1]['batches']
     assert b0 and b1
+
+
+def test_test_tool_evaluates_a_checkpoint_and_train_tool_protects_work_dir(
+        tiny_root, tmp_path):
+    work_dir = tmp_path / 'run'
+    cfg = tiny_config(tiny_root, str(work_dir), max_epochs=1, num_iters=2)
+    path = write_config(cfg, str(tmp_path / 'cfg.py'))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    train = [sys.executable, str(REPO / 'tools' / 'train.py'), path]
+    result = subprocess.run(train, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = work_dir / 'epoch_1.pth'
+    assert ckpt.is_file()
+    # A second run in the same work dir must not overwrite its checkpoints.
+    before = ckpt.stat().st_mtime_ns
+    again = subprocess.run(train, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode != 0
+    assert 'already holds checkpoints' in again.stderr
+    assert ckpt.stat().st_mtime_ns == before
+    test = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'test.py'), path, str(ckpt),
+         '--work-dir', str(tmp_path / 'test')],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert test.returncode == 0, test.stderr[-3000:]
+    assert 'reid/mAP' in test.stdout
+    missing = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'test.py'), path,
+         str(tmp_path / 'nope.pth')],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and 'nope.pth' in missing.stderr
