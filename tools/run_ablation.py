@@ -94,6 +94,10 @@ def _final(summary):
         initial_mAP=summary['initial'].get('mAP'))
 
 
+def _fmt(value, spec):
+    return 'n/a' if value is None else format(value, spec)
+
+
 def report(work_root):
     rows = ['| variant | seeds | mAP | rank-1 | rank-5 | final ARI | '
             'final NMI |', '| --- | --- | --- | --- | --- | --- | --- |']
@@ -107,14 +111,17 @@ def report(work_root):
             seed = osp.basename(osp.dirname(done)).split('seed')[-1]
             finals.append(res)
             per_seed.append(
-                f'| {name} | {seed} | {res["mAP"]:.2f} | {res["rank1"]:.2f} '
-                f'| {res["rank5"]:.2f} | {res["ari"]:.3f} | '
-                f'{res["nmi"]:.3f} |')
+                f'| {name} | {seed} | {_fmt(res["mAP"], ".2f")} | '
+                f'{_fmt(res["rank1"], ".2f")} | {_fmt(res["rank5"], ".2f")} '
+                f'| {_fmt(res["ari"], ".3f")} | {_fmt(res["nmi"], ".3f")} |')
         if not finals:
             continue
 
         def cell(key, spec):
-            vals = np.array([r[key] for r in finals], dtype=float)
+            vals = np.array([r[key] for r in finals if r[key] is not None],
+                            dtype=float)
+            if len(vals) == 0:
+                return 'n/a'
             if len(vals) == 1:
                 return format(vals[0], spec)
             return (f'{format(vals.mean(), spec)} ± '

@@ -5,8 +5,12 @@ scalars.json`` (one JSON object per line, with a ``step``); a resumed run
 adds a new timestamp folder. The figures used here:
 
 - ``val_init/reid/*`` at step 0: the model before training;
-- ``cluster/*`` at step e: the clustering made after e epochs (before
-  epoch e + 1, or the final diagnostic clustering after the last epoch);
+- ``cluster/*`` at step e: the clustering made after e epochs, before
+  epoch e + 1;
+- ``final_cluster/*``: the diagnostic clustering by the final model. Logs
+  written before that prefix existed (no ``cluster/format`` key) logged it
+  as ``cluster/*`` at the last step; for them, a finished run's last
+  clustering is taken as the final one.
 - ``reid/*`` and ``epoch/time`` at step e: after epoch e.
 """
 import glob
@@ -55,11 +59,16 @@ def epoch_summary(work_dir: str) -> Dict[str, object]:
         Later records override earlier ones of the same step (a resumed run
         repeats the steps it re-ran).
     """
-    initial, clusters, metrics, times = {}, {}, {}, {}
+    initial, clusters, metrics, times, final = {}, {}, {}, {}, {}
+    new_format = False
     for rec in load_scalar_records(work_dir):
         step = int(rec.get('step', -1))
         for key, value in rec.items():
-            if key.startswith('val_init/reid/'):
+            if key.endswith('/format'):
+                new_format = True
+            elif key.startswith('final_cluster/'):
+                final[key[len('final_cluster/'):]] = value
+            elif key.startswith('val_init/reid/'):
                 initial[key[len('val_init/reid/'):]] = value
             elif key.startswith('cluster/'):
                 clusters.setdefault(step, {})[key[len('cluster/'):]] = value
@@ -77,9 +86,9 @@ def epoch_summary(work_dir: str) -> Dict[str, object]:
             row['time'] = times[epoch]
         row.update(metrics.get(epoch, {}))
         epochs.append(row)
-    final_cluster = clusters.get(last, {}) if last in clusters and \
-        last > 0 else {}
-    return dict(initial=initial, epochs=epochs, final_cluster=final_cluster)
+    if not new_format and last > 0 and last in clusters:
+        final = clusters[last]
+    return dict(initial=initial, epochs=epochs, final_cluster=final)
 
 
 def format_epoch_table(summary: Dict[str, object]) -> str:

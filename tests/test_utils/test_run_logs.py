@@ -72,3 +72,22 @@ def test_ablation_plan_and_report(tmp_path):
     assert '| 2 | 11.00 ± 1.41 | 12.00 ± 1.41 | 13.00 ± 1.41 | 0.500 ± ' \
         '0.000 | 0.800 ± 0.000 |' in text
     assert '| baseline | 1 | 12.00 |' in text
+
+
+def test_new_format_keeps_next_epoch_clustering_apart_from_final(tmp_path):
+    _write(tmp_path, '20260101_000000', [
+        {'cluster/clusters': 10.0, 'cluster/format': 2, 'step': 0},
+        {'epoch/time': 30.0, 'step': 1},
+        {'reid/mAP': 5.0, 'step': 1},
+        # The clustering for epoch 2 of a run still in progress.
+        {'cluster/clusters': 12.0, 'cluster/format': 2, 'step': 1},
+    ])
+    summary = epoch_summary(str(tmp_path))
+    assert summary['final_cluster'] == {}
+    _write(tmp_path, '20260101_010000', [
+        {'final_cluster/clusters': 11.0, 'final_cluster/ari': 0.4,
+         'final_cluster/format': 2, 'step': 1},
+    ])
+    summary = epoch_summary(str(tmp_path))
+    assert summary['final_cluster'] == {'clusters': 11.0, 'ari': 0.4}
+    assert summary['epochs'][0]['cluster_clusters'] == 10.0

@@ -289,10 +289,13 @@ class ReClusterHook(Hook):
         if tag is None:
             for key, value in scalars.items():
                 hub.update_scalar(f'train/{key}', float(value))
+        # The final diagnostic clustering has its own prefix, so that it is
+        # never mistaken for the clustering of a next epoch.
+        prefix = 'cluster' if tag is None else 'final_cluster'
+        record = {f'{prefix}/{k}': float(v) for k, v in scalars.items()}
+        record[f'{prefix}/format'] = 2
         runner.visualizer.add_scalars(
-            {f'cluster/{k}': float(v)
-             for k, v in scalars.items()},
-            step=runner.epoch if step is None else step)
+            record, step=runner.epoch if step is None else step)
         text = ', '.join(
             f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
             for k, v in scalars.items())
