@@ -5,11 +5,12 @@
 
 Runs, in an order that gives a usable table early: baseline and full RCL
 with seeds 0, 1, 2 (their test mAP moves by 1-2 points from run to run),
-+CSA, +HPS and the hard update with seed 0. A finished run leaves
-``DONE.json`` in its work dir and is skipped; an interrupted one is resumed
-from its latest checkpoint. The table (mean and spread over seeds of the
-final mAP / rank-1 / rank-5, and the final clustering's ARI / NMI on the
-train split) goes to ``--out`` and the screen.
++CSA, +HPS and the hard update with seed 0. A finished run leaves its
+summary in ``--results-dir`` (kept with the project, so finished runs
+survive a fresh checkout) and is skipped; an interrupted one is resumed
+from the latest checkpoint of its work dir. The table (mean and spread
+over seeds of the final mAP / rank-1 / rank-5, and the final clustering's
+ARI / NMI on the train split) goes to ``--out`` and the screen.
 """
 import argparse
 import glob
@@ -52,9 +53,9 @@ def plan(main_seeds, other_seeds, only):
     return runs
 
 
-def run_one(name, seed, work_root, extra_options):
+def run_one(name, seed, work_root, results_dir, extra_options):
     work_dir = osp.join(work_root, f'{name}_seed{seed}')
-    done = osp.join(work_dir, 'DONE.json')
+    done = osp.join(results_dir, f'{name}_seed{seed}.json')
     if osp.isfile(done):
         print(f'[{name} seed {seed}] done already ({work_dir})')
         return
@@ -77,6 +78,7 @@ def run_one(name, seed, work_root, extra_options):
                          f'{code}); see {work_dir}/train.out')
     summary = epoch_summary(work_dir)
     summary['wall_time_s'] = time.time() - start
+    os.makedirs(results_dir, exist_ok=True)
     with open(done, 'w') as f:
         json.dump(summary, f, indent=1)
     print(f'[{name} seed {seed}] finished in {summary["wall_time_s"]:.0f} s')
@@ -98,17 +100,17 @@ def _fmt(value, spec):
     return 'n/a' if value is None else format(value, spec)
 
 
-def report(work_root):
+def report(results_dir):
     rows = ['| variant | seeds | mAP | rank-1 | rank-5 | final ARI | '
             'final NMI |', '| --- | --- | --- | --- | --- | --- | --- |']
     per_seed = []
     for name, (desc, _) in ABLATIONS.items():
         finals = []
-        for done in sorted(glob.glob(
-                osp.join(work_root, f'{name}_seed*', 'DONE.json'))):
+        for done in sorted(
+                glob.glob(osp.join(results_dir, f'{name}_seed*.json'))):
             with open(done) as f:
                 res = _final(json.load(f))
-            seed = osp.basename(osp.dirname(done)).split('seed')[-1]
+            seed = osp.splitext(osp.basename(done))[0].split('seed')[-1]
             finals.append(res)
             per_seed.append(
                 f'| {name} | {seed} | {_fmt(res["mAP"], ".2f")} | '
@@ -145,6 +147,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-root', default='work_dirs/ablation_cuhk03')
     parser.add_argument('--out', default='docs/ablation_cuhk03.md')
+    parser.add_argument('--results-dir', default='docs/ablation_cuhk03_runs',
+                        help='one JSON summary per finished run')
     parser.add_argument('--main-seeds', type=int, nargs='+',
                         default=[0, 1, 2])
     parser.add_argument('--other-seeds', type=int, nargs='+', default=[0])
@@ -168,14 +172,15 @@ def main(argv=None):
                 '../../shared/data/cuhk03_labeled data/cuhk03_labeled')
         for name, seed in plan(args.main_seeds, args.other_seeds,
                                args.only):
-            run_one(name, seed, args.work_root, args.cfg_options)
-            write_report(args.work_root, args.out)
-    text = write_report(args.work_root, args.out)
+            run_one(name, seed, args.work_root, args.results_dir,
+                    args.cfg_options)
+            write_report(args.results_dir, args.out)
+    text = write_report(args.results_dir, args.out)
     print(text)
 
 
-def write_report(work_root, out):
-    text = report(work_root)
+def write_report(results_dir, out):
+    text = report(results_dir)
     os.makedirs(osp.dirname(out) or '.', exist_ok=True)
     with open(out, 'w') as f:
         f.write('# RCL ablation on CUHK03 (CPU recipe)\n\n'

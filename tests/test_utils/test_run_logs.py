@@ -61,9 +61,7 @@ def test_ablation_plan_and_report(tmp_path):
     assert runs[5:] == [('baseline', 1), ('rcl', 1), ('baseline', 2),
                         ('rcl', 2)]
     for seed, mAP in ((0, 10.0), (1, 12.0)):
-        run_dir = tmp_path / f'baseline_seed{seed}'
-        run_dir.mkdir()
-        (run_dir / 'DONE.json').write_text(json.dumps(dict(
+        (tmp_path / f'baseline_seed{seed}.json').write_text(json.dumps(dict(
             initial={'mAP': 2.0},
             epochs=[dict(epoch=1, mAP=mAP, rank1=mAP + 1, rank5=mAP + 2)],
             final_cluster=dict(ari=0.5, nmi=0.8))))
