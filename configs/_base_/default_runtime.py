@@ -20,7 +20,17 @@ env_cfg = dict(
     dist_cfg=dict(backend='auto'),
 )
 
-vis_backends = [dict(type='LocalVisBackend')]
+# Scalars (loss, lr, cluster/*, reid/*, ...) go to
+# <work_dir>/<timestamp>/vis_data/: scalars.json from the local backend
+# (read by tools/plot_logs.py and tools/summarize_run.py) and a TensorBoard
+# events file (`tensorboard --logdir work_dirs`). A config that does not
+# want TensorBoard sets
+#   visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
+# (the list replaces this one).
+vis_backends = [
+    dict(type='LocalVisBackend'),
+    dict(type='TensorboardVisBackend'),
+]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 
 log_processor = dict(by_epoch=True, window_size=10)
