@@ -1,0 +1,258 @@
+"""Which sample would each memory-update rule pick, and is it mislabelled?
+
+    python tools/analysis/hps_diagnostics.py CONFIG CHECKPOINT [--k 4]
+
+Loads a trained RCL (or any model with a ``ClusterAttentionAggregator``),
+extracts the train split's features, clusters them with the config's label
+generator (or takes ``--use-saved-labels``: the pseudo labels stored in the
+checkpoint), then draws many sets of K members per cluster, as the identity
+sampler does in training, and runs the aggregator on them. A member is an
+*impostor* when its true identity is not the most common true identity of
+its cluster (true ids are read for this diagnostic only).
+
+It prints, per rule, how often the sample that would update the prototype
+is an impostor:
+
+- ``any member``: every sample moves the prototype (the ``mean`` update),
+  i.e. the share of impostors among the drawn members;
+- ``hard``: the member least similar to its prototype;
+- ``HPS``: the member of largest dispersion among those whose attention
+  weight is not below the floor (``hps_floor / K``);
+- ``most attended``: the member of largest attention weight.
+
+and how well the attention weight separates impostors from genuine members
+(ROC AUC; 0.5 means it does not see them), with the weights' spread (the
+share of members below the floor, and the mean normalised entropy of a
+set's weights, 1 for uniform weights). The figures show whether the
+attention has learnt to mark mislabelled samples, which HPS relies on.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from typing import Dict
+
+import numpy as np
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)
+
+
+def impostor_flags(labels: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
+    """Whether each clustered sample's true id differs from its cluster's
+    most common true id (the smallest id on ties); False for outliers.
+
+    Args:
+        labels (ndarray): (N, ) pseudo labels, -1 for outliers.
+        true_ids (ndarray): (N, ) true identities.
+
+    Returns:
+        ndarray: (N, ) bool.
+    """
+    labels = np.asarray(labels)
+    true_ids = np.asarray(true_ids)
+    flags = np.zeros(len(labels), dtype=bool)
+    keep = labels >= 0
+    if not keep.any():
+        return flags
+    _, tid = np.unique(true_ids[keep], return_inverse=True)
+    lab = labels[keep]
+    counts = np.zeros((lab.max() + 1, tid.max() + 1), dtype=np.int64)
+    np.add.at(counts, (lab, tid), 1)
+    majority = counts.argmax(1)  # argmax picks the smallest id on ties
+    flags[keep] = tid != majority[lab]
+    return flags
+
+
+def pick_rates(weights: np.ndarray, dispersion: np.ndarray,
+               proto_sims: np.ndarray, impostor: np.ndarray,
+               floor: float) -> Dict[str, float]:
+    """Share of sets whose picked member is an impostor, per rule.
+
+    Args:
+        weights (ndarray): (S, K) attention weights of S sets of K members.
+        dispersion (ndarray): (S, K) ``1 - cos(Z_i, p)``.
+        proto_sims (ndarray): (S, K) cosine of each member to its prototype.
+        impostor (ndarray): (S, K) bool.
+        floor (float): HPS keeps members with ``weight >= floor``.
+
+    Returns:
+        dict: rates for ``any``, ``hard``, ``hps``, ``most_attended``, and
+        ``hps_eligible`` (mean share of members at or above the floor).
+    """
+    rows = np.arange(len(weights))
+    eligible = weights >= floor
+    # A set with no eligible member moves no prototype: it is left out of
+    # the HPS rate (its share is reported through hps_eligible).
+    has = eligible.any(1)
+    masked = np.where(eligible, dispersion, -np.inf)
+    hps = masked.argmax(1)
+    return dict(
+        any=float(impostor.mean()),
+        hard=float(impostor[rows, proto_sims.argmin(1)].mean()),
+        hps=float(impostor[rows, hps][has].mean()) if has.any() else
+        float('nan'),
+        most_attended=float(impostor[rows, weights.argmax(1)].mean()),
+        hps_eligible=float(eligible.mean()))
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a random positive scores above a random negative
+    (ties count half): the ROC AUC, by ranks."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    positive = np.asarray(positive, dtype=bool).ravel()
+    num_pos, num_neg = positive.sum(), (~positive).sum()
+    if num_pos == 0 or num_neg == 0:
+        return float('nan')
+    order = np.argsort(scores, kind='mergesort')
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # Average ranks over ties.
+    _, first, counts = np.unique(
+        sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[positive].sum() - num_pos * (num_pos + 1) / 2) /
+                 (num_pos * num_neg))
+
+
+def normalised_entropy(weights: np.ndarray) -> float:
+    """Mean over sets of ``H(w) / log K``: 1 for uniform weights."""
+    w = np.clip(weights, 1e-12, 1.0)
+    return float((-(w * np.log(w)).sum(1) / np.log(w.shape[1])).mean())
+
+
+def draw_sets(labels: np.ndarray, k: int, sets_per_cluster: int,
+              seed: int) -> np.ndarray:
+    """(S, k) sample indices: random k-member sets of each cluster with at
+    least k members."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for c in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == c)
+        if len(members) < k:
+            continue
+        for _ in range(sets_per_cluster):
+            sets.append(rng.choice(members, size=k, replace=False))
+    if not sets:
+        raise ValueError(f'no cluster has at least {k} members')
+    return np.stack(sets)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--k', type=int, default=4,
+                        help='members per set (the sampler\'s K)')
+    parser.add_argument('--sets-per-cluster', type=int, default=20)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--use-saved-labels', action='store_true',
+        help='take the pseudo labels stored in the checkpoint instead of '
+        'clustering the features again')
+    parser.add_argument('--json', help='also write the figures here')
+    parser.add_argument(
+        '--features', help='an .npz written by --save-features: skip the '
+        'extraction')
+    parser.add_argument(
+        '--save-features', help='write the features, pseudo labels and '
+        'true ids to this .npz')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmengine.config import Config
+    from mmengine.runner import Runner, load_checkpoint
+
+    from mmreid_rcl.engine.hooks.recluster_hook import (
+        contiguous_labels, extract_dataset_features)
+    from mmreid_rcl.registry import LABEL_GENERATORS, MODELS
+    from mmreid_rcl.utils import register_all_modules
+
+    register_all_modules()
+    for path in (args.config, args.checkpoint):
+        if not osp.isfile(path):
+            raise SystemExit(f'{path} does not exist')
+    cfg = Config.fromfile(args.config)
+    model = MODELS.build(cfg.model)
+    if getattr(model, 'aggregator', None) is None:
+        raise SystemExit(f'the model of {args.config} has no aggregator: '
+                         'this diagnostic needs an RCL model')
+    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model.eval()
+    loader = Runner.build_dataloader(cfg.cluster_dataloader)
+    dataset = loader.dataset
+    if args.features:
+        feats = torch.from_numpy(np.load(args.features)['features'])
+        if len(feats) != len(dataset):
+            raise SystemExit(f'{args.features} holds {len(feats)} features '
+                             f'but the train split has {len(dataset)} images')
+    else:
+        feats = extract_dataset_features(model, loader, len(dataset))
+    true_ids = np.asarray(dataset.get_person_ids())
+    if args.use_saved_labels:
+        labels = model.pseudo_labels.cpu().numpy()
+        if len(labels) != len(dataset):
+            raise SystemExit(
+                f'the checkpoint holds {len(labels)} pseudo labels but the '
+                f'train split has {len(dataset)} images')
+    else:
+        hook = [h for h in cfg.custom_hooks if h['type'] == 'ReClusterHook']
+        generator = LABEL_GENERATORS.build(hook[0]['label_generator'])
+        labels = contiguous_labels(np.asarray(generator(feats.numpy())))
+        model.set_clusters(feats, torch.as_tensor(labels), epoch=0)
+    if args.save_features:
+        np.savez(args.save_features, features=feats.numpy(), labels=labels,
+                 true_ids=true_ids)
+    impostor = impostor_flags(labels, true_ids)
+    sets = draw_sets(labels, args.k, args.sets_per_cluster, args.seed)
+    x = feats[torch.as_tensor(sets)]
+    with torch.no_grad():
+        out = model.aggregator(x)
+        refined = torch.nn.functional.normalize(out['refined'], dim=-1)
+        dispersion = 1 - (refined * out['aggregate'][:, None]).sum(-1)
+        protos = model.head.memory.prototypes[torch.as_tensor(
+            labels[sets[:, 0]])]
+        proto_sims = (x * protos[:, None]).sum(-1)
+    weights = out['weights'].numpy()
+    imp = impostor[sets]
+    floor = model.hps_floor / args.k
+    rates = pick_rates(weights, dispersion.numpy(), proto_sims.numpy(), imp,
+                       floor)
+    result = dict(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        k=args.k,
+        floor=floor,
+        num_sets=len(sets),
+        clusters=int(labels.max() + 1),
+        impostor_share_clustered=float(impostor[labels >= 0].mean()),
+        weight_auc_genuine_over_impostor=roc_auc(weights, ~imp),
+        weight_entropy=normalised_entropy(weights),
+        weight_min_max_ratio=float(
+            (weights.min(1) / weights.max(1)).mean()),
+        pick_impostor_rate=rates)
+    print(f'{len(sets)} sets of {args.k} from {result["clusters"]} clusters;'
+          f' impostors among clustered samples: '
+          f'{result["impostor_share_clustered"]:.1%}')
+    print(f'attention weight: AUC genuine > impostor '
+          f'{result["weight_auc_genuine_over_impostor"]:.3f}, normalised '
+          f'entropy {result["weight_entropy"]:.4f}, mean min/max '
+          f'{result["weight_min_max_ratio"]:.3f}, members at or above the '
+          f'floor {floor:.3f}: {rates["hps_eligible"]:.1%}')
+    print('| rule | picked sample is an impostor |\n| --- | --- |')
+    for key, name in (('any', 'any member (mean update)'),
+                      ('hard', 'hard (least similar to prototype)'),
+                      ('hps', 'HPS (largest dispersion above floor)'),
+                      ('most_attended', 'most attended')):
+        print(f'| {name} | {rates[key]:.1%} |')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
