@@ -16,7 +16,8 @@ install: $(STAMP)
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt
+	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt \
+		-r requirements/optional.txt
 	$(PY) -m pip install -q --no-deps -r requirements/mminstall.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
