@@ -1,0 +1,13 @@
+from .feature_io import (check_feature_output, feature_output_paths,
+                         load_features, save_features)
+from .inferencer import (ReIDInferencer, load_split_samples,
+                         resolve_image_inputs)
+from .retrieval import (average_precision_per_query, protocol_exclusion,
+                        rank_distances, rank_gallery)
+
+__all__ = [
+    'ReIDInferencer', 'resolve_image_inputs', 'load_split_samples',
+    'rank_gallery', 'rank_distances', 'protocol_exclusion',
+    'average_precision_per_query', 'save_features', 'load_features',
+    'feature_output_paths', 'check_feature_output'
+]
