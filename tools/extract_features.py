@@ -1,0 +1,120 @@
+"""Extract L2-normalised features of images with a trained re-ID model.
+
+    python tools/extract_features.py CONFIG CHECKPOINT INPUT --out f.npz
+    python tools/extract_features.py CONFIG CHECKPOINT --split gallery \\
+        --out gallery.npz
+
+INPUT is an image folder (searched recursively, files sorted), one image,
+or a .txt list of images, one a line (relative paths are relative to the
+list's folder). ``--split`` reads a split of the config's data set instead
+(``test`` = query then gallery) and also stores ``pids``, ``camids`` and
+``is_query``. The output is a .npz (``features``, ``filenames`` and the
+labels when known) or a .npy (features only, file names in a .txt of the
+same name). An existing output is kept unless ``--overwrite`` is given.
+"""
+import os
+
+# See tools/train.py: sleeping OpenMP threads, set before torch is imported.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
+import argparse  # noqa: E402
+import os.path as osp  # noqa: E402
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmreid_rcl.apis import ReIDInferencer  # noqa: E402
+from mmreid_rcl.apis import check_feature_output, save_features  # noqa: E402
+
+
+def read_image_list(path):
+    """Image paths of a .txt list, one a line; blank lines are skipped."""
+    root = osp.dirname(osp.abspath(path))
+    with open(path, encoding='utf-8') as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise SystemExit(f'the image list {path} is empty')
+    return [n if osp.isabs(n) else osp.join(root, n) for n in names]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Extract re-ID features of images (L2-normalised)')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'input',
+        nargs='?',
+        help='image folder, image file or .txt list of images')
+    parser.add_argument(
+        '--split',
+        choices=['train', 'query', 'gallery', 'test'],
+        help="a split of the config's data set instead of INPUT (test = "
+        'query then gallery); also stores pids, camids and is_query')
+    parser.add_argument(
+        '--out', required=True, help='output file, .npz or .npy')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace an existing output')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--num-workers', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value')
+    args = parser.parse_args(argv)
+    if (args.input is None) == (args.split is None):
+        parser.error('give exactly one of INPUT and --split')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        check_feature_output(args.out, args.overwrite)
+    except FileExistsError as e:
+        raise SystemExit(f'{e} (pass --overwrite to replace)')
+    except ValueError as e:
+        raise SystemExit(str(e))
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
+    inferencer = ReIDInferencer(
+        args.config,
+        args.checkpoint,
+        device=args.device,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        cfg_options=args.cfg_options)
+    labels = {}
+    if args.split is not None:
+        samples = inferencer.load_split(args.split)
+        inputs = samples['filenames']
+        labels = dict(
+            pids=samples['pids'],
+            camids=samples['camids'],
+            is_query=samples['is_query'])
+    elif args.input.lower().endswith('.txt') and osp.isfile(args.input):
+        inputs = read_image_list(args.input)
+    else:
+        inputs = args.input
+    print(f'extracting features of {args.split or args.input}')
+    features, filenames = inferencer.extract(inputs, return_filenames=True)
+    if args.out.lower().endswith('.npy') and labels:
+        print('note: a .npy holds the features only; pids, camids and '
+              'is_query need a .npz output')
+        labels = {}
+    written = save_features(
+        args.out,
+        features,
+        filenames,
+        config=args.config,
+        checkpoint=args.checkpoint,
+        overwrite=args.overwrite,
+        **labels)
+    print(f'{features.shape[0]} features of dim {features.shape[1]} written '
+          f'to {", ".join(written)}')
+    return 0
+
+
+if __name__ == '__main__':
+    main()
