@@ -5,7 +5,8 @@
 
 Runs, in an order that gives a usable table early: baseline and full RCL
 with seeds 0, 1, 2 (their test mAP moves by 1-2 points from run to run),
-+CSA, +HPS and the hard update with seed 0. A finished run leaves its
++CSA, +HPS, the hard update and full RCL with the HPS floor at 1/n
+(rcl_floor1) with seed 0. A finished run leaves its
 summary in ``--results-dir`` (kept with the project, so finished runs
 survive a fresh checkout) and is skipped; an interrupted one is resumed
 from the latest checkpoint of its work dir. The table (mean and spread
@@ -39,13 +40,16 @@ ABLATIONS = {
              'configs/rcl/ablation/hard_mobilenetv2_cpu_cuhk03.py'),
     'rcl': ('full RCL (CSA + SAA + HPS)',
             'configs/rcl/ablation/rcl_mobilenetv2_cpu_cuhk03.py'),
+    'rcl_floor1':
+    ('full RCL, HPS floor 1/n',
+     'configs/rcl/ablation/rcl_floor1_mobilenetv2_cpu_cuhk03.py'),
 }
 
 
 def plan(main_seeds, other_seeds, only):
     runs = []
     for seed in sorted(set(main_seeds) | set(other_seeds)):
-        for name in ('baseline', 'rcl', 'csa', 'hps', 'hard'):
+        for name in ABLATIONS:
             seeds = main_seeds if name in ('baseline', 'rcl') else \
                 other_seeds
             if seed in seeds and (not only or name in only):
