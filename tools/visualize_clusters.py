@@ -126,6 +126,10 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         raise SystemExit(f'config {args.config} does not exist')
+    # A config of projects/ imports `projects.<name>` (custom_imports).
+    repo_root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    if repo_root not in sys.path:
+        sys.path.insert(0, repo_root)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
