@@ -1,3 +1,12 @@
+from .clusters import (cluster_palette, draw_clusters, embed_2d, label_colours,
+                       plot_clusters, select_subset)
 from .ranking import draw_ranking, save_ranking
+from .training_curves import (TrainingCurves, draw_training_curves,
+                              load_training_curves, plot_training_curves)
 
-__all__ = ['draw_ranking', 'save_ranking']
+__all__ = [
+    'draw_ranking', 'save_ranking', 'TrainingCurves', 'load_training_curves',
+    'draw_training_curves', 'plot_training_curves', 'cluster_palette',
+    'label_colours', 'embed_2d', 'select_subset', 'draw_clusters',
+    'plot_clusters'
+]
