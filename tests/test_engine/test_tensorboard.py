@@ -54,7 +54,6 @@ def test_runtime_config_names_both_backends():
 
 @pytest.mark.slow
 def test_training_writes_tensorboard_events(tmp_path):
-    pytest.importorskip('tensorboard')
     root = make_tiny_dataset(str(tmp_path / 'data'))
     cfg = tiny_config(root, str(tmp_path / 'run'), max_epochs=1, num_iters=2)
     cfg.visualizer = Config.fromfile(str(RUNTIME)).visualizer
