@@ -49,7 +49,7 @@ ABLATIONS = {
 def plan(main_seeds, other_seeds, only):
     runs = []
     for seed in sorted(set(main_seeds) | set(other_seeds)):
-        for name in ABLATIONS:
+        for name in ('baseline', 'rcl', 'csa', 'hps', 'hard', 'rcl_floor1'):
             seeds = main_seeds if name in ('baseline', 'rcl') else \
                 other_seeds
             if seed in seeds and (not only or name in only):

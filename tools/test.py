@@ -9,11 +9,16 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import argparse
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmreid_rcl.utils import init_process_group_for, register_all_modules
+
+# Configs under projects/ import `projects.<name>` through custom_imports:
+# the repository root must be importable when this script is run directly.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args():

@@ -56,9 +56,9 @@ def test_ablation_plan_and_report(tmp_path):
     sys.path.insert(0, str(REPO / 'tools'))
     import run_ablation
     runs = run_ablation.plan([0, 1, 2], [0], None)
-    assert runs[:5] == [('baseline', 0), ('rcl', 0), ('csa', 0),
-                        ('hps', 0), ('hard', 0)]
-    assert runs[5:] == [('baseline', 1), ('rcl', 1), ('baseline', 2),
+    assert runs[:6] == [('baseline', 0), ('rcl', 0), ('csa', 0),
+                        ('hps', 0), ('hard', 0), ('rcl_floor1', 0)]
+    assert runs[6:] == [('baseline', 1), ('rcl', 1), ('baseline', 2),
                         ('rcl', 2)]
     for seed, mAP in ((0, 10.0), (1, 12.0)):
         (tmp_path / f'baseline_seed{seed}.json').write_text(json.dumps(dict(

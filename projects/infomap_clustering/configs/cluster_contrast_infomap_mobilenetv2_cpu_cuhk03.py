@@ -1,9 +1,8 @@
 # The CPU recipe of cluster contrast on CUHK03 (MobileNetV2, 128x64,
 # 16 x 4, 100 iterations a epoch, 12 epochs) with InfoMap on a kNN graph
 # instead of DBSCAN on the Jaccard distance. Train from the repository
-# root, with it on the Python path so that custom_imports finds
-# `projects.` (see projects/infomap_clustering/README.md):
-#   PYTHONPATH=. python tools/train.py <this file>
+# root (see projects/infomap_clustering/README.md):
+#   python tools/train.py <this file>
 _base_ = [
     '../../../configs/cluster_contrast/'
     'cluster_contrast_mobilenetv2_cpu_cuhk03.py'
