@@ -75,3 +75,23 @@ def test_draw_sets(diag):
         assert labels[s[0]] in (0, 2)
     with pytest.raises(ValueError, match='at least 5'):
         diag.draw_sets(np.array([0, 0]), 5, 1, 0)
+
+
+def test_similarity_weights_match_loops(diag):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4, 5))
+    x /= np.linalg.norm(x, axis=2, keepdims=True)
+    w = diag.similarity_weights(x, temperature=0.2)
+    for s in range(3):
+        received = np.zeros(4)
+        for i in range(4):
+            others = [j for j in range(4) if j != i]
+            e = np.array([np.exp(x[s, i] @ x[s, j] / 0.2) for j in others])
+            for j, a in zip(others, e / e.sum()):
+                received[j] += a
+        np.testing.assert_allclose(w[s], received / received.sum(), rtol=1e-6)
+    # A member far from three near-identical ones receives the least.
+    a = np.array([1.0, 0, 0])
+    x = np.stack([a, a, a, np.array([0, 1.0, 0])])[None]
+    w = diag.similarity_weights(x, temperature=0.1)[0]
+    assert w[3] < w[0] and np.isclose(w.sum(), 1)
