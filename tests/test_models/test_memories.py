@@ -46,6 +46,26 @@ def test_mean_update_equals_sequential_reference(seed):
     assert not torch.equal(out, memory)
 
 
+@pytest.mark.parametrize('rule', ['Mean', 'Hard', 'HPS'])
+def test_updates_leave_the_input_memory_untouched(rule):
+    """Autograd may still hold the old memory: every rule returns a new
+    tensor and never writes into the one it is given."""
+    from mmreid_rcl.registry import TASK_UTILS
+    memory, feats, labels = _random_problem(0)
+    before = memory.clone()
+    extra = {}
+    if rule == 'HPS':
+        extra = dict(
+            dispersion=torch.rand(labels.numel()),
+            weights=torch.ones(labels.numel()),
+            floors=torch.zeros(labels.numel()))
+    updater = TASK_UTILS.build(dict(type=f'{rule}MemoryUpdate'))
+    out = updater(memory, feats, labels, 0.2, **extra)
+    assert torch.equal(memory, before)
+    assert out.data_ptr() != memory.data_ptr()
+    assert not torch.equal(out, memory)
+
+
 @pytest.mark.parametrize('seed', range(5))
 def test_hard_update_equals_reference(seed):
     memory, feats, labels = _random_problem(seed)

@@ -10,10 +10,18 @@ import torch.nn.functional as F
 from mmreid_rcl.registry import TASK_UTILS
 
 
-def _momentum_step(memory: torch.Tensor, rows: torch.Tensor,
-                   feats: torch.Tensor, momentum: float) -> torch.Tensor:
-    """M[rows] = normalise(m * M[rows] + (1 - m) * feats), rows distinct."""
-    memory = memory.clone()
+def _momentum_step(memory: torch.Tensor,
+                   rows: torch.Tensor,
+                   feats: torch.Tensor,
+                   momentum: float,
+                   inplace: bool = False) -> torch.Tensor:
+    """M[rows] = normalise(m * M[rows] + (1 - m) * feats), rows distinct.
+
+    On a copy of ``memory`` unless ``inplace`` (for a copy the caller
+    already owns).
+    """
+    if not inplace:
+        memory = memory.clone()
     moved = momentum * memory[rows] + (1.0 - momentum) * feats
     memory[rows] = F.normalize(moved, dim=1)
     return memory
@@ -48,10 +56,13 @@ class MeanMemoryUpdate(BaseMemoryUpdate):
         # Position of each sample among the batch samples of its prototype.
         rank = torch.arange(labels.numel(), device=labels.device) - \
             starts[sorted_labels]
+        # One copy for all K steps (a copy per step cost K full copies of
+        # the memory, C x D, every iteration).
+        memory = memory.clone()
         for r in range(int(rank.max()) + 1):
             pick = order[rank == r]
-            memory = _momentum_step(memory, labels[pick], feats[pick],
-                                    momentum)
+            _momentum_step(
+                memory, labels[pick], feats[pick], momentum, inplace=True)
         return memory
 
 
