@@ -34,7 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .knn import KnnConfig, available_cpus, knn_search
+from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, faiss_num_threads,
+                  knn_search, pair_inner_products)
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -138,7 +139,7 @@ def _pair_similarities(x: np.ndarray, rows: np.ndarray, cols: np.ndarray,
 
     Most pairs of the expanded sets are kNN pairs in one direction or the
     other, whose similarity the search already returned; only the rest is
-    computed, in chunks, from the features.
+    computed from the features.
     """
     n, k = nn_indices.shape
     keys = (np.arange(n, dtype=np.int64)[:, None] * n + nn_indices).ravel()
@@ -158,10 +159,7 @@ def _pair_similarities(x: np.ndarray, rows: np.ndarray, cols: np.ndarray,
     hit = pos >= 0
     out[todo[hit]] = known[pos[hit]]
     todo = todo[~hit]
-    step = max(1, (1 << 26) // (4 * x.shape[1]))
-    for start in range(0, len(todo), step):
-        sel = todo[start:start + step]
-        out[sel] = np.einsum('ij,ij->i', x[rows[sel]], x[cols[sel]])
+    out[todo] = pair_inner_products(x, rows[todo], cols[todo])
     return out
 
 
@@ -392,7 +390,7 @@ def _symmetric_with_diagonal(upper: sp.csr_matrix) -> sp.csr_matrix:
 def jaccard_distance(features: ArrayLike,
                      k1: int = 30,
                      k2: int = 6,
-                     knn: KnnConfig = 'exact',
+                     knn: KnnConfig = DEFAULT_KNN,
                      num_threads: Optional[int] = None,
                      neighbours: Optional[Tuple[np.ndarray,
                                                 np.ndarray]] = None,
@@ -410,11 +408,13 @@ def jaccard_distance(features: ArrayLike,
         k1 (int): neighbours of the k-reciprocal sets. Needs ``N > k1``.
         k2 (int): neighbours of the local query expansion, ``1 <= k2 <= k1``
             (1 disables it).
-        knn (str | dict): kNN search, ``'exact'`` by default; see
-            :func:`~mmreid_rcl.clustering.knn.knn_search` for the
-            approximate ``'hnsw'`` and ``'ivf'``.
-        num_threads (int, optional): threads of the search (faiss) and of
-            the Jaccard step; ``None`` uses every available CPU.
+        knn (str | dict): kNN search; the default ``'pca'`` returns the
+            exact neighbours, see
+            :func:`~mmreid_rcl.clustering.knn.knn_search` for it, the
+            brute-force ``'exact'`` and the approximate ``'hnsw'`` and
+            ``'ivf'``.
+        num_threads (int, optional): threads of the search (faiss, BLAS)
+            and of the Jaccard step; ``None`` uses every available CPU.
         neighbours (tuple[np.ndarray, np.ndarray], optional): a search
             already done, ``(similarities, indices)`` of shape (N, >= k1),
             most similar first; skips the search.
@@ -465,7 +465,8 @@ def jaccard_distance(features: ArrayLike,
         nn_sims = nn_sims[:, :k1]
         nn_indices = nn_indices[:, :k1].astype(np.int64)
 
-    encoding = k_reciprocal_encoding(x, nn_sims, nn_indices, k1, k2)
+    with faiss_num_threads(num_threads):
+        encoding = k_reciprocal_encoding(x, nn_sims, nn_indices, k1, k2)
     workers = available_cpus() if num_threads is None else num_threads
     upper = upper_jaccard(encoding, max_distance, chunk_size, workers)
     del encoding

@@ -6,31 +6,44 @@ each, as in Market-1501), look-alike identities, per-camera shifts, and a
 share of hard images far from their identity, so that DBSCAN leaves
 outliers and merges some look-alikes.
 
-Each size runs in a fresh subprocess; its peak memory is the VmHWM of
-/proc/self/status (which sees numpy, scipy and faiss alike), reset after
-the features are generated, so it is the clustering's own peak on top of
-the features it is given (reported too).
+The default run clusters 12,936 (Market-1501), 32,621 (MSMT17) and 100,000
+features with the default label generator (k1=30, k2=6, DBSCAN eps 0.6,
+min_samples 4, the verified ``'pca'`` kNN search), checks its labels
+against brute-force exact kNN up to ``--exact-max`` samples, and at
+``--approx-at`` (100,000) also runs the approximate ``--approx-knn`` search
+(IVF) to measure what it saves and how far its clusters are from exact
+(ARI). ``--million`` adds 1,000,000 features with the approximate search
+(8 GB of features; the exact search would take hours there).
+
+Each size runs in a fresh subprocess. Memory is the VmHWM of
+/proc/self/status (which sees numpy, scipy and faiss alike), reset before
+each clustering: ``peak`` is the whole process (interpreter, libraries,
+features and clustering) and ``above start`` the clustering's own
+allocations on top of the features it is given. Times are wall and CPU
+seconds (all threads); other jobs on the machine lengthen the wall time,
+so the load average is recorded with each figure.
+
+``--json OUT`` writes rows ``{stage, figure, comparison, target, met}``
+plus the raw numbers (what ``tools/benchmarks/run_all.py`` tabulates).
 
 Examples::
 
-    python tools/benchmarks/bench_clustering.py                  # 12,936
-    python tools/benchmarks/bench_clustering.py --num 12936 32621
-    python tools/benchmarks/bench_clustering.py --num 100000 --knn pca
-    python tools/benchmarks/bench_clustering.py --compare-reference
-
-At 100,000 x 2048 the exact search alone is 4e13 flops (minutes on two
-cores); ``--knn pca`` searches 256 principal axes and re-ranks exactly, and
-the run reports its recall against exact search on 1,000 queries. The
-synthetic features have an effective rank of 256, so there it is exact; on
-real features check that recall line.
+    python tools/benchmarks/bench_clustering.py --threads 2 --json c.json
+    python tools/benchmarks/bench_clustering.py --num 12936 \\
+        --compare-reference
+    python tools/benchmarks/bench_clustering.py --num 2000   # a smoke run
+    python tools/benchmarks/bench_clustering.py --num 12936 --million
 """
 import argparse
 import json
 import os
+import os.path as osp
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from typing import Optional, Tuple
 
 import numpy as np
@@ -139,29 +152,6 @@ def make_features(num: int,
     return x, ids.astype(np.int64)
 
 
-def _status_kb(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    return -1
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0)."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def reference_jaccard(x: np.ndarray,
                       k1: int,
                       k2: int,
@@ -218,170 +208,484 @@ def reference_jaccard(x: np.ndarray,
     return jac, rank
 
 
-def _knn_recall(x: np.ndarray, args, num_queries: int = 1000) -> dict:
-    """Share of the exact k1 (and 10) nearest neighbours an approximate
-    search finds, on a seeded sample of queries."""
+# Figures of the established public implementation (dense N x N Jaccard
+# with per-sample Python loops and exact faiss kNN), seconds and MB.
+PUBLIC = {12936: (17.5, 2700), 32621: (79.0, 13000)}
+# Targets: wall seconds, process peak MB (None: no bound) and whether the
+# labels must equal those of exact kNN.
+TARGETS = {
+    12936: dict(seconds=3.5, memory_mb=None, same_as_exact=True),
+    32621: dict(seconds=15.8, memory_mb=1300, same_as_exact=True),
+    100000: dict(seconds=120, memory_mb=4000, same_as_exact=True),
+}
+SCALE_NAMES = {12936: 'Market-1501 scale', 32621: 'MSMT17 scale'}
+DEFAULT_SIZES = [12936, 32621, 100000]
+MILLION = 1000000
+# Approximate searches compared with exact (at --approx-at), the first of
+# them also used for --million.
+DEFAULT_APPROX = [{
+    'type': 'hnsw',
+    'dim': 256
+}, {
+    'type': 'ivf',
+    'dim': 256,
+    'nprobe': 16
+}]
+
+
+def _status_kb(field: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    return -1
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0)."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _recall_queries(n: int, seed: int, num: int = 1000) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    return np.sort(rng.choice(n, min(num, n), replace=False))
+
+
+def _knn_recall(x: np.ndarray, queries: np.ndarray, found: np.ndarray,
+                k: int, threads) -> dict:
+    """Share of the exact k (and 10) nearest neighbours of ``queries`` that
+    a search ``found``, the exact ones searched by brute force."""
     import faiss
 
-    from mmreid_rcl.clustering import faiss_num_threads, knn_search
-    _, approx = knn_search(x, args.k1, args.knn, args.threads)
-    rng = np.random.default_rng(args.seed + 1)
-    queries = np.sort(
-        rng.choice(len(x), min(num_queries, len(x)), replace=False))
-    with faiss_num_threads(args.threads):
-        _, exact = faiss.knn(x[queries], x, args.k1,
-                             faiss.METRIC_INNER_PRODUCT)
-    approx = approx[queries]
+    from mmreid_rcl.clustering import faiss_num_threads
+    with faiss_num_threads(threads):
+        _, exact = faiss.knn(x[queries], x, k, faiss.METRIC_INNER_PRODUCT)
 
-    def recall(k):
+    def recall(m):
         hits = [
-            len(np.intersect1d(a[:k], e[:k])) for a, e in zip(approx, exact)
+            len(np.intersect1d(a[:m], e[:m])) for a, e in zip(found, exact)
         ]
-        return float(np.mean(hits) / k)
+        return float(np.mean(hits) / m)
 
-    return dict(knn_recall=recall(args.k1), knn_recall10=recall(10))
+    return dict(knn_recall=recall(k), knn_recall10=recall(min(10, k)))
 
 
-def run_worker(args) -> dict:
-    """One size, in this (fresh) process; returns the measurements."""
-    from sklearn.cluster import DBSCAN
-    from sklearn.metrics import adjusted_rand_score
+@contextmanager
+def _capture_neighbours(queries: Optional[np.ndarray], store: dict):
+    """Keep the neighbour lists of ``queries`` that the label generator's
+    search returns (a copy of those rows only, so the clustering's memory
+    is unchanged)."""
+    from mmreid_rcl.clustering import dbscan_label_generator as module
+    if queries is None:
+        yield
+        return
+    search = module.knn_search
 
-    from mmreid_rcl.clustering import (cluster_quality, jaccard_distance,
-                                       knn_search, relabel_by_first_member)
+    def capturing(*args, **kwargs):
+        sims, indices = search(*args, **kwargs)
+        store['indices'] = indices[queries].copy()
+        return sims, indices
+
+    module.knn_search = capturing
+    try:
+        yield
+    finally:
+        module.knn_search = search
+
+
+def _cluster(x: np.ndarray, knn, spec: dict,
+             recall: bool = False) -> Tuple[np.ndarray, dict]:
+    """One clustering with the label generator; its time, CPU and memory,
+    and with ``recall`` the recall of its kNN search."""
     from mmreid_rcl.registry import LABEL_GENERATORS
-
-    t0 = time.perf_counter()
-    x, ids = make_features(args.num, args.dim, args.ids, args.seed)
-    out = dict(
-        num=args.num,
-        ids=int(ids.max()) + 1,
-        dim=args.dim,
-        knn=args.knn,
-        k1=args.k1,
-        time_generate=time.perf_counter() - t0,
-        features_mb=x.nbytes / 2**20,
-        loadavg=os.getloadavg()[0])
 
     gen = LABEL_GENERATORS.build(
         dict(
             type='DBSCANLabelGenerator',
-            eps=args.eps,
-            min_samples=args.min_samples,
-            k1=args.k1,
-            k2=args.k2,
-            knn=args.knn,
-            num_threads=args.threads))
-    exact_peak = _reset_peak()
+            eps=spec['eps'],
+            min_samples=spec['min_samples'],
+            k1=spec['k1'],
+            k2=spec['k2'],
+            knn=knn,
+            num_threads=spec['threads']))
+    peak_is_own = _reset_peak()
     rss0 = _status_kb('VmRSS')
+    load0 = os.getloadavg()[0]
+    queries = _recall_queries(len(x), spec['seed']) if recall else None
+    captured = {}
     cpu0 = _cpu_seconds()
-    labels, info = gen(x, return_info=True)
-    out.update(info)
-    out['cpu_total'] = _cpu_seconds() - cpu0
-    out['peak_rss_mb'] = _status_kb('VmHWM') / 1024
-    out['peak_over_start_mb'] = (_status_kb('VmHWM') - rss0) / 1024
-    out['peak_is_own'] = exact_peak
+    t0 = time.perf_counter()
+    with _capture_neighbours(queries, captured):
+        labels, info = gen(x, return_info=True)
+    out = dict(
+        knn=knn,
+        wall=time.perf_counter() - t0,
+        cpu=_cpu_seconds() - cpu0,
+        peak_mb=_status_kb('VmHWM') / 1024,
+        above_start_mb=(_status_kb('VmHWM') - rss0) / 1024,
+        peak_is_own=peak_is_own,
+        loadavg=max(load0, os.getloadavg()[0]),
+        num_clusters=int(info['num_clusters']),
+        num_outliers=int(info['num_outliers']))
     out.update({
+        k: v
+        for k, v in info.items() if k.startswith(('time_', 'knn_'))
+    })
+    out['distance_nnz'] = int(info['distance_nnz'])
+    if recall:
+        out.update(_knn_recall(x, queries, captured['indices'], spec['k1'],
+                               spec['threads']))
+    return labels, out
+
+
+def run_worker(spec: dict) -> dict:
+    """One size, in this (fresh) process; returns the measurements."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from mmreid_rcl.clustering import cluster_quality
+
+    n = spec['num']
+    t0 = time.perf_counter()
+    x, ids = make_features(n, spec['dim'], spec['ids'], spec['seed'])
+    out = dict(
+        num=n,
+        ids=int(ids.max()) + 1,
+        dim=spec['dim'],
+        k1=spec['k1'],
+        threads=spec['threads'],
+        cpus=os.cpu_count(),
+        time_generate=time.perf_counter() - t0,
+        features_mb=x.nbytes / 2**20)
+
+    labels, main = _cluster(x, spec['knn'], spec, recall=spec['recall'])
+    main.update({
         f'quality_{k}': v
         for k, v in cluster_quality(labels, ids).items()
+        if k not in ('num_clusters', 'num_outliers')
     })
+    out['main'] = main
 
-    if args.knn != 'exact':
-        out.update(_knn_recall(x, args))
+    if spec['exact']:
+        exact_labels, exact = _cluster(x, 'exact', spec)
+        exact['ari_vs_main'] = float(adjusted_rand_score(exact_labels,
+                                                         labels))
+        exact['same_labels'] = bool((exact_labels == labels).all())
+        out['exact'] = exact
+        del exact_labels
 
-    if args.compare_reference:
-        if args.num > REFERENCE_MAX_N:
-            out['reference'] = f'skipped: N > {REFERENCE_MAX_N}'
-            return out
-        import faiss
-        faiss.omp_set_num_threads(args.threads or os.cpu_count())
-        _reset_peak()
-        rss0 = _status_kb('VmRSS')
-        t0 = time.perf_counter()
-        ref, rank = reference_jaccard(x, args.k1, args.k2)
-        t1 = time.perf_counter()
-        ref_labels = relabel_by_first_member(
-            DBSCAN(
-                eps=args.eps, min_samples=args.min_samples,
-                metric='precomputed', n_jobs=-1).fit_predict(ref))
-        t2 = time.perf_counter()
-        out['ref_time_jaccard'] = t1 - t0
-        out['ref_time_dbscan'] = t2 - t1
-        out['ref_time_total'] = t2 - t0
-        out['ref_peak_over_start_mb'] = (_status_kb('VmHWM') - rss0) / 1024
-        out['ref_ari'] = float(adjusted_rand_score(ref_labels, labels))
-        out['ref_same_labels'] = bool((ref_labels == labels).all())
-        # The L2 and inner-product searches may order near-ties
-        # differently; the distances are compared on the same lists.
-        sims, ours_rank = knn_search(x, args.k1, args.knn, args.threads)
-        out['ref_knn_rows_differing'] = int(
-            (np.sort(rank, axis=1) != np.sort(ours_rank, axis=1)).any(
-                axis=1).sum())
-        ref_sims = np.concatenate([
-            np.einsum('nd,nkd->nk', x[i:i + 512], x[rank[i:i + 512]])
-            for i in range(0, len(x), 512)
-        ])
-        ours = jaccard_distance(
-            x, args.k1, args.k2, neighbours=(ref_sims, rank)).tocoo()
-        del sims, ours_rank
-        out['ref_max_abs_diff'] = float(
-            np.abs(ref[ours.row, ours.col] - ours.data).max())
-        stored = np.zeros(ref.shape, dtype=bool)
-        stored[ours.row, ours.col] = True
-        out['ref_min_absent'] = float(ref[~stored].min(initial=1.0))
+    out['approx'] = []
+    for knn in spec['approx']:
+        approx_labels, approx = _cluster(x, knn, spec, recall=True)
+        approx['ari_vs_main'] = float(
+            adjusted_rand_score(labels, approx_labels))
+        approx['same_labels'] = bool((approx_labels == labels).all())
+        approx.update({
+            f'quality_{k}': v
+            for k, v in cluster_quality(approx_labels, ids).items()
+            if k not in ('num_clusters', 'num_outliers')
+        })
+        out['approx'].append(approx)
+
+    if spec['reference']:
+        out['reference'] = _compare_reference(x, labels, spec)
     return out
 
 
+def _neighbours(x: np.ndarray, spec: dict):
+    from mmreid_rcl.clustering import knn_search
+    return knn_search(x, spec['k1'], spec['knn'], spec['threads'])
+
+
+def _compare_reference(x: np.ndarray, labels: np.ndarray,
+                       spec: dict) -> dict:
+    """The dense public-style computation on the same features."""
+    import faiss
+    from sklearn.cluster import DBSCAN
+    from sklearn.metrics import adjusted_rand_score
+
+    from mmreid_rcl.clustering import jaccard_distance, relabel_by_first_member
+    if len(x) > REFERENCE_MAX_N:
+        return dict(skipped=f'N > {REFERENCE_MAX_N}')
+    faiss.omp_set_num_threads(spec['threads'] or os.cpu_count())
+    _reset_peak()
+    rss0 = _status_kb('VmRSS')
+    cpu0 = _cpu_seconds()
+    t0 = time.perf_counter()
+    ref, rank = reference_jaccard(x, spec['k1'], spec['k2'])
+    t1 = time.perf_counter()
+    ref_labels = relabel_by_first_member(
+        DBSCAN(
+            eps=spec['eps'], min_samples=spec['min_samples'],
+            metric='precomputed', n_jobs=-1).fit_predict(ref))
+    t2 = time.perf_counter()
+    out = dict(
+        time_jaccard=t1 - t0,
+        time_dbscan=t2 - t1,
+        wall=t2 - t0,
+        cpu=_cpu_seconds() - cpu0,
+        above_start_mb=(_status_kb('VmHWM') - rss0) / 1024,
+        ari=float(adjusted_rand_score(ref_labels, labels)),
+        same_labels=bool((ref_labels == labels).all()))
+    # The L2 and inner-product searches may order near-ties differently;
+    # the distances are compared on the same lists.
+    _, ours_rank = _neighbours(x, spec)
+    out['knn_rows_differing'] = int(
+        (np.sort(rank, axis=1) != np.sort(ours_rank, axis=1)).any(
+            axis=1).sum())
+    ref_sims = np.concatenate([
+        np.einsum('nd,nkd->nk', x[i:i + 512], x[rank[i:i + 512]])
+        for i in range(0, len(x), 512)
+    ])
+    ours = jaccard_distance(
+        x, spec['k1'], spec['k2'], neighbours=(ref_sims, rank)).tocoo()
+    out['max_abs_diff'] = float(
+        np.abs(ref[ours.row, ours.col] - ours.data).max())
+    stored = np.zeros(ref.shape, dtype=bool)
+    stored[ours.row, ours.col] = True
+    out['min_absent'] = float(ref[~stored].min(initial=1.0))
+    return out
+
+
+# -- report -----------------------------------------------------------------
+def _is_exact(knn) -> bool:
+    """Whether a search returns the exact neighbours."""
+    from mmreid_rcl.clustering.knn import parse_knn_config
+    method, params = parse_knn_config(knn)
+    return method == 'exact' or (method == 'pca' and params['verify'])
+
+
+def _knn_name(knn) -> str:
+    if isinstance(knn, str):
+        return knn
+    params = ', '.join(f'{k}={v}' for k, v in knn.items() if k != 'type')
+    return f'{knn["type"]}({params})'
+
+
+def _mb(value: float) -> str:
+    return f'{value / 1024:.2f} GB' if value >= 1024 else f'{value:.0f} MB'
+
+
 def _fmt(r: dict) -> str:
+    m = r['main']
     lines = [
-        f"N={r['num']:,} ids={r['ids']:,} D={r['dim']} knn={r['knn']} "
-        f"(load avg {r['loadavg']:.1f})",
-        f"  time   kNN {r['time_knn']:.2f} s | Jaccard "
-        f"{r['time_jaccard']:.2f} s | DBSCAN {r['time_dbscan']:.2f} s | "
-        f"total {r['time_total']:.2f} s (CPU {r['cpu_total']:.1f} s)",
-        f"  memory peak RSS {r['peak_rss_mb']:.0f} MB, of which "
-        f"{r['peak_over_start_mb']:.0f} MB above the start (features "
-        f"{r['features_mb']:.0f} MB); distance entries "
-        f"{r['distance_nnz']:,}",
-        f"  labels {r['num_clusters']} clusters, {r['num_outliers']:,} "
-        f"outliers; purity {r['quality_purity']:.3f} NMI "
-        f"{r['quality_nmi']:.3f} ARI {r['quality_ari']:.3f} (all "
-        f"{r['quality_ari_all']:.3f})",
+        f"N={r['num']:,} ids={r['ids']:,} D={r['dim']} threads="
+        f"{r['threads'] or r['cpus']} (features {r['features_mb']:.0f} MB, "
+        f"generated in {r['time_generate']:.1f} s)"
     ]
-    if 'knn_recall' in r:
-        lines.append(
-            f"  approximate kNN recall vs exact (1000 queries): "
-            f"@{r.get('k1', 30)} {r['knn_recall']:.3f}, @10 "
-            f"{r['knn_recall10']:.3f}")
-    if 'ref_time_total' in r:
+
+    def run_line(name, c):
+        line = (f"  {name:7s} {_knn_name(c['knn'])}: {c['wall']:.2f} s wall"
+                f" (CPU {c['cpu']:.1f} s; kNN {c['time_knn']:.2f} | Jaccard "
+                f"{c['time_jaccard']:.2f} | DBSCAN {c['time_dbscan']:.2f}), "
+                f"peak {_mb(c['peak_mb'])} ({_mb(c['above_start_mb'])} above "
+                f"start), load avg {c['loadavg']:.1f}; {c['num_clusters']} "
+                f"clusters, {c['num_outliers']:,} outliers")
+        if 'knn_brute_force_rows' in c:
+            line += (f"; rows not proven by the first pass "
+                     f"{c['knn_unproven_rows']}, searched by brute force "
+                     f"{c['knn_brute_force_rows']}")
+        if 'knn_recall' in c:
+            line += (f"; kNN recall vs exact (1000 queries) "
+                     f"@{r['k1']} {c['knn_recall']:.3f}, @10 "
+                     f"{c['knn_recall10']:.3f}")
+        if 'ari_vs_main' in c:
+            line += (f"; ARI vs main {c['ari_vs_main']:.4f} (identical: "
+                     f"{c['same_labels']})")
+        return line
+
+    lines.append(run_line('main', m))
+    lines.append(
+        f"          purity {m['quality_purity']:.3f} NMI "
+        f"{m['quality_nmi']:.3f} ARI vs true ids {m['quality_ari']:.3f} "
+        f"(all {m['quality_ari_all']:.3f}); distance entries "
+        f"{m['distance_nnz']:,}")
+    if 'exact' in r:
+        lines.append(run_line('exact', r['exact']))
+    for a in r.get('approx', []):
+        lines.append(run_line('approx', a))
+    ref = r.get('reference')
+    if ref and 'skipped' in ref:
+        lines.append(f"  dense reference {ref['skipped']}")
+    elif ref:
         lines.extend((
-            f"  dense reference: Jaccard {r['ref_time_jaccard']:.2f} s + "
-            f"DBSCAN {r['ref_time_dbscan']:.2f} s = "
-            f"{r['ref_time_total']:.2f} s, peak +"
-            f"{r['ref_peak_over_start_mb']:.0f} MB; labels ARI "
-            f"{r['ref_ari']:.4f} (identical: {r['ref_same_labels']})",
+            f"  dense reference: Jaccard {ref['time_jaccard']:.2f} s + "
+            f"DBSCAN {ref['time_dbscan']:.2f} s = {ref['wall']:.2f} s "
+            f"(CPU {ref['cpu']:.1f} s), {_mb(ref['above_start_mb'])} above "
+            f"start; labels ARI {ref['ari']:.4f} (identical: "
+            f"{ref['same_labels']})",
             f"  on the reference's neighbour lists (which differ from ours "
-            f"in {r['ref_knn_rows_differing']} rows, near-ties): max "
-            f"|d - d_ref| on stored pairs {r['ref_max_abs_diff']:.1e}, "
-            f"min d_ref of absent pairs {r['ref_min_absent']:.6f}"))
-    elif 'reference' in r:
-        lines.append(f"  dense reference {r['reference']}")
+            f"in {ref['knn_rows_differing']} rows, near-ties): max "
+            f"|d - d_ref| on stored pairs {ref['max_abs_diff']:.1e}, min "
+            f"d_ref of absent pairs {ref['min_absent']:.6f}"))
     return '\n'.join(lines)
+
+
+def _raw(r: dict, c: dict) -> dict:
+    """Flat raw numbers of one clustering run."""
+    keys = ('wall', 'cpu', 'peak_mb', 'above_start_mb', 'loadavg',
+            'time_knn', 'time_jaccard', 'time_dbscan', 'num_clusters',
+            'num_outliers', 'distance_nnz', 'knn_unproven_rows',
+            'knn_brute_force_rows', 'knn_recall', 'knn_recall10',
+            'ari_vs_main', 'same_labels')
+    raw = dict(num=r['num'], dim=r['dim'], features_mb=r['features_mb'],
+               threads=r['threads'] or r['cpus'], knn=_knn_name(c['knn']))
+    raw.update({k: c[k] for k in keys if k in c})
+    return raw
+
+
+def build_rows(results: list) -> list:
+    """Table rows ``{stage, figure, comparison, target, met}`` with the raw
+    numbers of each run."""
+    rows = []
+    for r in results:
+        n, m = r['num'], r['main']
+        scale = SCALE_NAMES.get(n)
+        stage = f're-clustering N={n:,}' + (f' ({scale})' if scale else '')
+        exact = r.get('exact')
+        approximate = not _is_exact(m['knn'])
+        if approximate:
+            stage += f', approximate kNN {_knn_name(m["knn"])}'
+        figure = (f"{m['wall']:.1f} s wall ({m['cpu']:.1f} s CPU), "
+                  f"{_mb(m['peak_mb'])} peak ({_mb(m['above_start_mb'])} "
+                  f"above the {r['features_mb']:.0f} MB of features); load "
+                  f"avg {m['loadavg']:.1f}")
+        parts = []
+        if n in PUBLIC:
+            sec, mem = PUBLIC[n]
+            parts.append(f'public impl. {sec:g} s, {_mb(mem)}: '
+                         f'{sec / m["wall"]:.1f}x faster, '
+                         f'{mem / m["peak_mb"]:.1f}x less memory')
+        if exact is not None:
+            same = 'identical' if exact['same_labels'] else 'not identical'
+            parts.append(
+                f"labels vs brute-force exact kNN: ARI "
+                f"{exact['ari_vs_main']:.4f} ({same}); that run "
+                f"{exact['wall']:.1f} s ({exact['cpu']:.1f} s CPU)")
+        elif 'knn_brute_force_rows' in m and not approximate:
+            parts.append(
+                'exact neighbours by construction (verified search, '
+                f"{m['knn_brute_force_rows']} rows by brute force)")
+        if 'knn_recall' in m:
+            parts.append(f"kNN recall@{r['k1']} {m['knn_recall']:.3f}")
+        target = TARGETS.get(n) if not approximate else None
+        met = None
+        target_text = ''
+        if target:
+            bits = [f"<= {target['seconds']:g} s"]
+            met = m['wall'] <= target['seconds']
+            if target['memory_mb']:
+                bits.append(f"< {_mb(target['memory_mb'])}")
+                met = met and m['peak_mb'] < target['memory_mb']
+            if target['same_as_exact']:
+                bits.append('same clusters as exact kNN')
+                if exact is not None:
+                    met = met and exact['ari_vs_main'] == 1.0
+                elif m.get('knn_method') != 'pca':
+                    met = None
+            target_text = ', '.join(bits)
+        row = dict(stage=stage, figure=figure, comparison='; '.join(parts),
+                   target=target_text, met=met)
+        row.update(_raw(r, m))
+        if exact is not None:
+            row['ari_vs_exact'] = exact['ari_vs_main']
+            row['same_labels_as_exact'] = exact['same_labels']
+            row['exact_wall'] = exact['wall']
+            row['exact_cpu'] = exact['cpu']
+        rows.append(row)
+
+        for a in r.get('approx', []):
+            arow = dict(
+                stage=f'approximate kNN N={n:,}: {_knn_name(a["knn"])}',
+                figure=(f"{a['wall']:.1f} s wall ({a['cpu']:.1f} s CPU), "
+                        f"{_mb(a['peak_mb'])} peak; ARI {a['ari_vs_main']:.4f}"
+                        f" vs exact-kNN clusters; load avg "
+                        f"{a['loadavg']:.1f}"),
+                comparison=(f"exact (verified) kNN: {m['wall']:.1f} s, "
+                            f"{_mb(m['peak_mb'])}; approximate "
+                            f"{m['wall'] / a['wall']:.2f}x as fast; kNN "
+                            f"{a['time_knn']:.1f} s vs {m['time_knn']:.1f} "
+                            f"s; recall@{r['k1']} {a['knn_recall']:.3f}"),
+                target='', met=None)
+            arow.update(_raw(r, a))
+            arow['ari_vs_exact'] = a['ari_vs_main']
+            rows.append(arow)
+
+        ref = r.get('reference')
+        if ref and 'skipped' not in ref:
+            rows.append(dict(
+                stage=f'dense reference N={n:,} (same script)',
+                figure=(f"{ref['wall']:.1f} s wall, "
+                        f"{_mb(ref['above_start_mb'])} above start"),
+                comparison=(f"ours {m['wall']:.1f} s: "
+                            f"{ref['wall'] / m['wall']:.1f}x faster; labels "
+                            f"ARI {ref['ari']:.4f}; max |d - d_ref| "
+                            f"{ref['max_abs_diff']:.1e}"),
+                target='', met=None, num=n, wall=ref['wall'],
+                above_start_mb=ref['above_start_mb'], ari=ref['ari']))
+
+    exact_like = [r for r in results if _is_exact(r['main']['knn'])]
+    if len(exact_like) >= 2:
+        small = min(exact_like, key=lambda r: r['num'])
+        large = max(exact_like, key=lambda r: r['num'])
+        if large['num'] > small['num']:
+            ratio_n = large['num'] / small['num']
+            ratio_mem = (large['main']['above_start_mb'] /
+                         max(small['main']['above_start_mb'], 1e-9))
+            per = [r['main']['above_start_mb'] * 1024 / r['num']
+                   for r in (small, large)]
+            rows.append(dict(
+                stage='clustering memory growth',
+                figure=(f"{per[0]:.1f} KB per sample at N={small['num']:,}, "
+                        f"{per[1]:.1f} KB at N={large['num']:,} (above the "
+                        'features)'),
+                comparison=(f"N x{ratio_n:.1f}: memory x{ratio_mem:.1f} "
+                            f"(N*N would be x{ratio_n ** 2:.0f})"),
+                target='grows with N*k, not N*N',
+                met=bool(ratio_mem <= 2 * ratio_n),
+                num_small=small['num'], num_large=large['num'],
+                kb_per_sample_small=per[0], kb_per_sample_large=per[1]))
+    return rows
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--num', type=int, nargs='+', default=[12936],
-        help='sizes N (Market 12936, MSMT17 32621, 100000)')
+        '--num', type=int, nargs='+', default=None,
+        help='sizes N (default: 12936 32621 100000)')
+    parser.add_argument(
+        '--million', action='store_true',
+        help=f'also cluster {MILLION:,} features with the approximate '
+        'search (about 8 GB of features)')
     parser.add_argument('--dim', type=int, default=2048)
     parser.add_argument(
         '--ids', type=int, default=None, help='identities (N / 17.2)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
-        '--knn', default='exact',
-        help="'exact', 'pca', 'ivf', 'hnsw' or a JSON dict, e.g. "
+        '--knn', default='pca',
+        help="search of the main run: 'pca' (default, exact neighbours), "
+        "'exact', 'ivf', 'hnsw' or a JSON dict, e.g. "
         '\'{"type": "pca", "dim": 256}\'')
+    parser.add_argument(
+        '--exact-max', type=int, default=40000,
+        help='also cluster with brute-force exact kNN up to this N and '
+        'compare the labels')
+    parser.add_argument(
+        '--approx-knn', default=json.dumps(DEFAULT_APPROX),
+        help='approximate searches compared with exact (a JSON list of '
+        'dicts or names); the first is used for --million')
+    parser.add_argument(
+        '--approx-at', type=int, nargs='*', default=[32621],
+        help='sizes where the approximate searches also run')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--eps', type=float, default=0.6)
     parser.add_argument('--min-samples', type=int, default=4)
@@ -391,36 +695,73 @@ def parse_args(argv=None):
         '--compare-reference', action='store_true',
         help='also run the dense public-style implementation (N <= '
         f'{REFERENCE_MAX_N}) and compare')
-    parser.add_argument('--json', help='also write the results here')
-    parser.add_argument('--worker', action='store_true', help='internal')
+    parser.add_argument('--json', help='write the table rows here')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.knn.lstrip().startswith('{'):
         args.knn = json.loads(args.knn)
+    approx = args.approx_knn.strip()
+    approx = json.loads(approx) if approx[:1] in '[{' else approx
+    args.approx_knn = approx if isinstance(approx, list) else [approx]
     return args
+
+
+def _specs(args) -> list:
+    base = dict(dim=args.dim, ids=args.ids, seed=args.seed, k1=args.k1,
+                k2=args.k2, eps=args.eps, min_samples=args.min_samples,
+                threads=args.threads)
+    specs = []
+    for n in (args.num or DEFAULT_SIZES):
+        specs.append(dict(
+            base, num=n, knn=args.knn,
+            recall=args.knn not in ('exact', 'pca'),
+            exact=args.knn != 'exact' and n <= args.exact_max,
+            approx=args.approx_knn if n in args.approx_at else [],
+            reference=args.compare_reference and n <= REFERENCE_MAX_N))
+    if args.million:
+        specs.append(dict(
+            base, num=MILLION, knn=args.approx_knn[0], recall=True,
+            exact=False, approx=[], reference=False))
+    return specs
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
-        args.num = args.num[-1]
-        print(json.dumps(run_worker(args)))
+        with open(args.worker) as f:
+            spec = json.load(f)
+        result = run_worker(spec)
+        with open(args.worker, 'w') as f:
+            json.dump(result, f)
         return
+    env = dict(os.environ)
+    env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     results = []
-    for num in args.num:
-        cmd = [sys.executable, os.path.abspath(__file__), '--worker']
-        cmd += sys.argv[1:] if argv is None else list(argv)
-        # The worker measures a single size.
-        cmd += ['--num', str(num)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            raise SystemExit(f'the worker for N={num} failed')
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for spec in _specs(args):
+        with tempfile.NamedTemporaryFile(
+                'w', suffix='.json', delete=False) as f:
+            json.dump(spec, f)
+            path = f.name
+        try:
+            proc = subprocess.run(
+                [sys.executable, osp.abspath(__file__), '--worker', path],
+                env=env)
+            if proc.returncode != 0:
+                raise SystemExit(f"the worker for N={spec['num']:,} failed")
+            with open(path) as f:
+                result = json.load(f)
+        finally:
+            os.unlink(path)
         results.append(result)
         print(_fmt(result), flush=True)
+    rows = build_rows(results)
+    for row in rows:
+        met = {True: 'met', False: 'NOT met', None: '-'}[row['met']]
+        print(f"{row['stage']}: {row['figure']} | {row['comparison']} | "
+              f"target {row['target'] or '-'}: {met}")
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(results, f, indent=2)
+            json.dump(rows, f, indent=2)
 
 
 if __name__ == '__main__':
