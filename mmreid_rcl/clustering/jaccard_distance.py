@@ -40,7 +40,7 @@ from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, faiss_num_threads,
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 # Pair contributions of the Jaccard step handled at once (~50 bytes each).
-DEFAULT_CHUNK_SIZE = 1 << 21
+DEFAULT_CHUNK_SIZE = 1 << 20
 
 
 def as_unit_features(features: ArrayLike) -> np.ndarray:
@@ -66,7 +66,8 @@ def as_unit_features(features: ArrayLike) -> np.ndarray:
                          f'{tuple(x.shape)}')
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f'features is empty, shape {tuple(x.shape)}')
-    norms = np.linalg.norm(x, axis=1)
+    # No (N, D) temporary, unlike np.linalg.norm.
+    norms = np.sqrt(np.einsum('ij,ij->i', x, x))
     if not np.isfinite(norms).all():
         raise ValueError('features holds NaN or infinite values')
     if (norms == 0).any():
@@ -259,23 +260,28 @@ def upper_jaccard(encoding: sp.csr_matrix,
     """
     n = encoding.shape[0]
     nnz = encoding.nnz
+    # Per-entry arrays in the narrowest index type: at 100k samples they
+    # hold about 8M entries each.
+    pos_dtype = _index_dtype(nnz)
     row_of = np.repeat(
-        np.arange(n, dtype=np.int64), np.diff(encoding.indptr))
+        np.arange(n, dtype=_index_dtype(n)), np.diff(encoding.indptr))
     # The CSC layout of V with, as data, the CSR position of every entry:
     # a linear-time transpose done by scipy instead of a sort.
     by_col = sp.csr_matrix(
-        (np.arange(nnz, dtype=np.int64), encoding.indices, encoding.indptr),
+        (np.arange(nnz, dtype=pos_dtype), encoding.indices, encoding.indptr),
         shape=encoding.shape).tocsc()
-    csc_rows = by_col.indices.astype(np.int64)
+    csc_rows = by_col.indices
     values = encoding.data.astype(np.float32)
     csc_vals = values[by_col.data]
-    csc_pos = np.empty(nnz, dtype=np.int64)
-    csc_pos[by_col.data] = np.arange(nnz, dtype=np.int64)
-    col_ends = by_col.indptr[1:].astype(np.int64)
+    csc_pos = np.empty(nnz, dtype=pos_dtype)
+    csc_pos[by_col.data] = np.arange(nnz, dtype=pos_dtype)
+    col_ends = by_col.indptr[1:].astype(pos_dtype)
     del by_col
     # Within a column rows ascend, so the partners j > i of entry (i, k)
     # are the entries after it in column k.
-    partners = col_ends[encoding.indices] - csc_pos - 1
+    partners = col_ends[encoding.indices]
+    partners -= csc_pos
+    partners -= 1
     per_row = np.bincount(row_of, weights=partners, minlength=n)
     # The pair key (row in block) * N + col must fit the high 33 bits.
     max_rows = max(1, (1 << (64 - _VALUE_BITS)) // n)
@@ -285,7 +291,7 @@ def upper_jaccard(encoding: sp.csr_matrix,
     def block(r0: int, r1: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Row counts, column indices and distances of rows [r0, r1)."""
         e0, e1 = encoding.indptr[r0], encoding.indptr[r1]
-        counts = partners[e0:e1]
+        counts = partners[e0:e1].astype(np.int64)
         total = int(counts.sum())
         if total == 0:
             return (np.zeros(r1 - r0, dtype=np.int64),
@@ -293,11 +299,12 @@ def upper_jaccard(encoding: sp.csr_matrix,
                     np.zeros(0, dtype=np.float32))
         # Positions of all partners: for entry e, csc_pos[e] + 1 + t for
         # t < counts[e], as one repeat plus an arange.
-        q = np.repeat(csc_pos[e0:e1] + 1 - (np.cumsum(counts) - counts),
-                      counts)
+        q = np.repeat(
+            csc_pos[e0:e1].astype(np.int64) + 1 - (np.cumsum(counts) - counts),
+            counts)
         q += np.arange(total, dtype=np.int64)
         mins = np.minimum(np.repeat(values[e0:e1], counts), csc_vals[q])
-        keys = np.repeat((row_of[e0:e1] - r0) * n, counts)
+        keys = np.repeat((row_of[e0:e1].astype(np.int64) - r0) * n, counts)
         keys += csc_rows[q]
         del q
         words = keys.view(np.uint64)  # non-negative: same bits

@@ -30,10 +30,10 @@ DEFAULT_KNN = 'pca'
 KNN_DEFAULTS: Dict[str, dict] = {
     'exact': {},
     'hnsw': dict(m=32, ef_construction=80, ef_search=128, dim=None,
-                 refine=2, train_size=4096, seed=0),
+                 refine=2, train_size=2048, seed=0),
     'ivf': dict(nlist=None, nprobe=16, train_size=None, seed=0, dim=None,
                 refine=2),
-    'pca': dict(dim=256, refine=4, train_size=4096, seed=0, verify=True),
+    'pca': dict(dim=256, refine=4, train_size=2048, seed=0, verify=True),
 }
 
 # Slack on similarities when deciding that no unseen sample can be closer:
@@ -180,9 +180,9 @@ def _orthonormal_columns(block: np.ndarray) -> np.ndarray:
 
 def principal_axes(x: np.ndarray,
                    dim: int,
-                   train_size: int = 4096,
+                   train_size: int = 2048,
                    seed: int = 0,
-                   num_iters: int = 4) -> Tuple[np.ndarray, np.ndarray]:
+                   num_iters: int = 3) -> Tuple[np.ndarray, np.ndarray]:
     """Leading principal axes of the rows of ``x``, fitted on a sample.
 
     Subspace iteration on the covariance of ``train_size`` seeded samples
