@@ -25,8 +25,13 @@ Examples::
     python tools/benchmarks/bench_evaluation.py            # Market-1501 size
     python tools/benchmarks/bench_evaluation.py --quick    # a few seconds
     python tools/benchmarks/bench_evaluation.py --rerank-scale 0.25
+    python tools/benchmarks/bench_evaluation.py --json evaluation.json
+
+``--json OUT`` writes rows ``{stage, figure, comparison, target, met}``
+(what ``tools/benchmarks/run_all.py`` tabulates).
 """
 import argparse
+import json
 import time
 from typing import Callable, Dict, Tuple
 
@@ -40,9 +45,12 @@ NUM_CAMERAS = 6
 NOISE = 2.2
 LOOK_ALIKE = 0.5
 HARD_SPREAD = 0.15
+# evaluate_rank must give the reference's metrics up to float rounding
+# (the reference's argsort may also order exact ties differently).
+AGREEMENT = 1e-6
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--num-query', type=int, default=3368)
     parser.add_argument('--num-gallery', type=int, default=15913)
@@ -73,7 +81,8 @@ def parse_args() -> argparse.Namespace:
         type=float,
         default=1.0,
         help='share of queries and gallery images to re-rank (0 to skip)')
-    args = parser.parse_args()
+    parser.add_argument('--json', help='write the result rows here')
+    args = parser.parse_args(argv)
     if args.quick:
         args.num_query, args.num_gallery, args.num_ids = 300, 1500, 100
         args.num_distractors, args.dim = 250, 256
@@ -193,8 +202,46 @@ def summary(mAP: float, cmc: np.ndarray, mINP: float) -> str:
             f'rank-5 {100 * cmc[4]:.2f}  mINP {100 * mINP:.2f}')
 
 
-def main() -> None:
-    args = parse_args()
+def _sec(t: float) -> str:
+    return f'{1000 * t:.0f} ms' if t < 1 else f'{t:.2f} s'
+
+
+def rows_of(res: dict) -> list:
+    """Table rows ``{stage, figure, comparison, target, met}``."""
+    stage = 'evaluation'
+    size = f'{res["num_query"]:,} x {res["num_gallery"]:,}, {res["dim"]}-d'
+    diff = max(res['diff_map'], res['diff_cmc'], res['diff_minp'])
+    rows = [
+        dict(
+            stage=stage,
+            figure=f'evaluate_rank {_sec(res["evaluate_rank"])} (mAP, CMC, '
+            f'mINP; {size}; best of {res["repeat"]})',
+            comparison=f'reference (full argsort + per-query loop) '
+            f'{_sec(res["reference"])}: x{res["speedup"]:.0f}; largest '
+            f'metric difference {diff:.1e}; distances '
+            f'{_sec(res["compute_distance"])}',
+            target=f'faster than the reference, metrics within '
+            f'{AGREEMENT:.0e}',
+            met=bool(res['speedup'] > 1 and diff <= AGREEMENT))
+    ]
+    if 're_ranking' in res:
+        rows.append(
+            dict(
+                stage=stage,
+                figure=f're-ranking {_sec(res["re_ranking"])} '
+                f'({res["rerank_query"]:,} x {res["rerank_gallery"]:,}, '
+                'k1=20, k2=6, lambda=0.3)',
+                comparison=f'+{_sec(res["rerank_distances"])} for the '
+                f'query-query and gallery-gallery distances; mAP '
+                f'{100 * res["map_before"]:.1f} -> '
+                f'{100 * res["map_after"]:.1f}',
+                target='',
+                met=None))
+    return rows
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     print(f'torch threads: {torch.get_num_threads()}')
     data = make_split(args.num_query, args.num_gallery, args.num_ids,
                       args.num_distractors, args.dim, args.seed, args.noise)
@@ -223,9 +270,29 @@ def main() -> None:
           f'{abs(ours["mINP"] - ref_minp):.1e}')
     print('metrics:', summary(ours['mAP'], ours['cmc'], ours['mINP']),
           f'({ours["num_invalid_queries"]} invalid queries)')
+    res = dict(
+        num_query=args.num_query,
+        num_gallery=args.num_gallery,
+        dim=args.dim,
+        repeat=args.repeat,
+        compute_distance=t_dist,
+        evaluate_rank=t_ours,
+        reference=t_ref,
+        speedup=t_ref / t_ours,
+        diff_map=abs(ours['mAP'] - ref_map),
+        diff_cmc=float(np.abs(ours['cmc'] - ref_cmc).max()),
+        diff_minp=abs(ours['mINP'] - ref_minp))
 
-    if args.rerank_scale <= 0:
-        return
+    if args.rerank_scale > 0:
+        res.update(rerank(args, data, distmat))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows_of(res), f, indent=2)
+
+
+def rerank(args, data: Dict[str, np.ndarray], distmat: np.ndarray) -> dict:
+    """Time re-ranking of a share of the split; returns the figures."""
+    line = '{:<36}{:>9.3f} s'
     num_q = max(1, round(args.rerank_scale * args.num_query))
     num_g = max(1, round(args.rerank_scale * args.num_gallery))
     # An even spread over the split keeps its id and camera mix.
@@ -246,6 +313,13 @@ def main() -> None:
     after = evaluate_rank(reranked, *sub_ids)
     print('before:', summary(before['mAP'], before['cmc'], before['mINP']))
     print('after: ', summary(after['mAP'], after['cmc'], after['mINP']))
+    return dict(
+        rerank_query=num_q,
+        rerank_gallery=num_g,
+        rerank_distances=t_extra,
+        re_ranking=t_rerank,
+        map_before=before['mAP'],
+        map_after=after['mAP'])
 
 
 if __name__ == '__main__':

@@ -1,0 +1,239 @@
+"""The benchmark scripts run at toy sizes and write rows of the table shape.
+
+No timing is asserted: only that the scripts run, write their JSON rows
+``{stage, figure, comparison, target, met}`` and that the figures are
+there. Two scripts run end to end in subprocesses (their workers too); the
+rest is called in this process to stay fast.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / 'tools' / 'benchmarks'
+ROW_KEYS = {'stage', 'figure', 'comparison', 'target', 'met'}
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(script, args, tmp_path):
+    out = tmp_path / f'{script}.json'
+    env = dict(os.environ, OMP_WAIT_POLICY='PASSIVE')
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / f'{script}.py')] + args +
+        ['--json', str(out)],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    _check_rows(rows)
+    return rows
+
+
+def _check_rows(rows):
+    assert isinstance(rows, list) and rows
+    for row in rows:
+        assert set(row) == ROW_KEYS, row
+        assert row['met'] in (True, False, None)
+        for key in ('stage', 'figure', 'comparison', 'target'):
+            assert isinstance(row[key], str)
+        assert row['stage'] and row['figure']
+        # A row with a target says whether it is met, and only then.
+        assert (row['met'] is None) == (row['target'] == ''), row
+
+
+TINY_EXTRACTION = [
+    '--models', 'mobilenetv2', '--height', '64', '--width', '32',
+    '--batch-sizes', '4', '8', '--option-batch', '4', '--threads', '1',
+    '--min-time', '0', '--max-case-time', '2', '--rounds', '1',
+    '--mobilenetv2-weights', 'none'
+]
+
+
+def test_bench_extraction_model_rows():
+    """The model worker (called here, not in a subprocess) and its rows."""
+    bench = _load('bench_extraction')
+    args = bench.parse_args(TINY_EXTRACTION)
+    import torch
+    threads = torch.get_num_threads()
+    result = bench.model_worker(args, 'mobilenetv2')
+    assert torch.get_num_threads() == threads  # restored after each case
+    rows = bench.option_rows(result, args)
+    _check_rows(rows)
+    figures = [r['figure'] for r in rows]
+    assert all(r['stage'] == 'feature extraction' for r in rows)
+    assert 'img/s at batch 4' in figures[0]
+    assert '4: ' in rows[0]['comparison'] and '8: ' in rows[0]['comparison']
+    # fp32 baseline, five options, one thread count.
+    assert len(rows) == 1 + 5 + 1
+    for name in ('inference_mode', 'channels_last', 'bf16 autocast',
+                 '1 thread'):
+        assert any(f'MobileNetV2 {name}' in f for f in figures), name
+    for row in rows[1:]:
+        assert 'max cosine distance' in row['comparison']
+    # fp32 options compute the same features up to rounding; bf16 not.
+    dist = {r['option']: r['max_cos_dist'] for r in result['options']}
+    assert dist['channels_last'] < 1e-4 and dist['inference_mode'] < 1e-4
+    assert dist['bf16 autocast'] > dist['channels_last']
+
+
+def test_bench_extraction_loading_and_malloc_rows(tmp_path):
+    bench = _load('bench_extraction')
+    empty = tmp_path / 'no_data'  # generated JPEGs stand in
+    empty.mkdir()
+    args = bench.parse_args(TINY_EXTRACTION + [
+        '--load-images', '6', '--data-root', str(empty)])
+    loading = bench.loading_worker(args)
+    assert loading['images'] == 6
+    assert loading['source'] == 'generated 64x128 JPEGs'
+    model = dict(
+        model='mobilenetv2',
+        baseline=dict(option='fp32', batch=4, images_per_second=10.0),
+        options=[dict(option='channels_last', batch=4,
+                      images_per_second=20.0)])
+    rows = bench.loading_rows(loading, [model])
+    rows += bench.malloc_rows(model, dict(model, baseline=dict(
+        model['baseline'], images_per_second=5.0)), args)
+    _check_rows(rows)
+    assert 'decode + resize' in rows[0]['figure']
+    assert 'extracts at its best' in rows[0]['comparison']
+    assert 'x2.00 vs glibc' in rows[1]['comparison']
+    assert rows[1]['met'] is True and rows[2]['met'] is False
+
+
+@pytest.mark.slow
+def test_bench_training_runs(tmp_path):
+    rows = _run('bench_training', [
+        '--backbones', 'mobilenetv2', '--height', '64', '--width', '32',
+        '--batch-size', '8', '--num-instances', '4', '--clusters', '6',
+        '--per-cluster', '4', '--warmup', '1', '--steps', '1',
+        '--peak-size', '256', '--peak-time', '0.1', '--optimizer-steps',
+        '1', '--no-malloc-compare'
+    ], tmp_path)
+    stages = [r['stage'] for r in rows]
+    assert stages == [
+        'training', 'training', 'RCL extra cost', 'peak fraction',
+        'training'
+    ]
+    assert 'cluster contrast step' in rows[0]['figure']
+    assert 'RCL step' in rows[1]['figure']
+    assert 'SAA' in rows[1]['comparison']
+    assert 'SAA' not in rows[0]['comparison']
+    assert rows[2]['target'] == '<= 10 %'
+    assert 'GFLOPS' in rows[3]['figure'] and 'peak' in rows[3]['comparison']
+    assert 'fused=True' in rows[4]['figure']
+
+
+def test_bench_training_malloc_rows_and_keep():
+    bench = _load('bench_training')
+
+    def result(seconds):
+        return dict(backbone='resnet50', batch=64,
+                    variants=dict(baseline=dict(seconds=dict(step=seconds))))
+
+    rows = bench.malloc_rows(result(3.0), result(4.0))
+    _check_rows(rows)
+    assert '-25.0 % time' in rows[0]['comparison']
+    # mallopt in a throwaway process (it changes the allocator for good).
+    code = ('import importlib.util as u, sys; s = u.spec_from_file_location('
+            f'"b", {str(BENCH / "bench_training.py")!r}); m = '
+            'u.module_from_spec(s); s.loader.exec_module(m); '
+            'sys.exit(0 if m.keep_freed_memory() else 1)')
+    assert subprocess.run([sys.executable, '-c', code]).returncode == 0
+
+
+def test_bench_evaluation_rows(tmp_path):
+    bench = _load('bench_evaluation')
+    out = tmp_path / 'evaluation.json'
+    bench.main([
+        '--num-query', '40', '--num-gallery', '200', '--num-ids', '20',
+        '--num-distractors', '20', '--dim', '32', '--repeat', '1',
+        '--json', str(out)
+    ])
+    rows = json.loads(out.read_text())
+    _check_rows(rows)
+    assert len(rows) == 2
+    assert 'evaluate_rank' in rows[0]['figure']
+    # Same metrics as the reference: the target is met.
+    assert rows[0]['met'] is True
+    assert 're-ranking' in rows[1]['figure']
+
+
+def test_flop_count_of_depthwise_convolution():
+    """The corrected backward count: each of grad_input and grad_weight
+    costs what the forward convolution costs, grouped or not."""
+    import torch
+    bench = _load('bench_training')
+    for groups in (1, 8):
+        conv = torch.nn.Conv2d(8, 8, 3, padding=1, groups=groups)
+        x = torch.randn(2, 8, 5, 4, requires_grad=True)
+        forward = 2 * 2 * 8 * 5 * 4 * (8 // groups) * 3 * 3
+        total = bench.count_flops(lambda: conv(x).sum().backward())['total']
+        assert total == 3 * forward
+        x.requires_grad_(False)  # no grad_input: forward + grad_weight
+        total = bench.count_flops(lambda: conv(x).sum().backward())['total']
+        assert total == 2 * forward
+
+
+def test_run_all_table_and_adapted_rows():
+    run_all = _load('run_all')
+    rows = run_all.as_rows('clustering', [
+        dict(stage='s', figure='f', comparison='c', target='t', met=True,
+             extra=1),
+        dict(num=12936, knn='exact', time_total=20.5, cpu_total=10.0,
+             time_knn=15.0, time_jaccard=5.0, time_dbscan=0.2,
+             num_clusters=666),
+    ])
+    _check_rows(rows)
+    assert rows[0] == dict(stage='s', figure='f', comparison='c',
+                           target='t', met=True)
+    assert rows[1]['stage'].startswith('re-clustering N=12,936')
+    assert '20.5 s' in rows[1]['figure']
+    table = run_all.format_table(rows + [
+        dict(stage='a|b', figure='x', comparison='', target='<= 1 s',
+             met=False)
+    ])
+    lines = table.splitlines()
+    assert lines[0] == '| stage | figure | comparison / target | met |'
+    assert lines[2].endswith('| c; target t | yes |')
+    assert lines[4] == '| a\\|b | x | target <= 1 s | **no** |'
+
+
+def test_run_all_runs_stages_and_reports_failures(tmp_path, monkeypatch,
+                                                  capsys):
+    run_all = _load('run_all')
+    good = tmp_path / 'good.py'
+    good.write_text(
+        'import json, sys\n'
+        'out = sys.argv[sys.argv.index("--json") + 1]\n'
+        'json.dump([dict(stage="toy", figure=" ".join(sys.argv[1:-2]), '
+        'comparison="", target="<= 1 s", met=True)], open(out, "w"))\n')
+    bad = tmp_path / 'bad.py'
+    bad.write_text('raise SystemExit(3)\n')
+    monkeypatch.setattr(run_all, 'HERE', str(tmp_path))
+    monkeypatch.setattr(run_all, 'STAGES', {
+        'clustering': ('good.py', ['--full'], ['--small']),
+        'training': ('bad.py', [], []),
+    })
+    monkeypatch.setattr(
+        run_all, 'machine', lambda: dict(
+            cpu='Toy CPU', cores=2, torch_threads=2, torch='0'))
+    out = tmp_path / 'bench.md'
+    code = run_all.main(['--quick', '--out', str(out)])
+    assert code == 1  # a stage failed
+    text = out.read_text()
+    assert 'Toy CPU, 2 cores' in text and 'load average' in text
+    assert 'QUICK' in text
+    assert '| toy | --small | target <= 1 s | yes |' in text
+    assert '| training | bad.py failed (exit code 3) |' in text
+    assert 'Stage times: clustering' in text
+    printed = capsys.readouterr().out
+    assert '| stage | figure | comparison / target | met |' in printed
