@@ -212,7 +212,7 @@ def principal_axes(x: np.ndarray,
     del sample
     width = min(dim + 16, full_dim)
     # The products below are small: on one BLAS thread they take
-    # milliseconds, while waking threads for them (LAPACK's eigh above
+    # milliseconds, while waking threads for them (for LAPACK's eigh above
     # all) costs seconds on a busy machine.
     with threadpool_limits(limits=1, user_api='blas'):
         basis = rng.standard_normal((full_dim, width)).astype(np.float32)
@@ -292,8 +292,9 @@ def _rerank(x: np.ndarray, cand: np.ndarray, k: int,
     product, most similar first.
 
     ``sims`` may hold some of them already (-inf for the others). A -1
-    candidate (an approximate index that found too few) ranks last; if it
-    is among the kept ones, the row's own index stands in for it.
+    candidate (an approximate index that found too few) ranks last and is
+    kept only if there are fewer than ``k`` others (:func:`knn_search`
+    then puts the row's own index in its place).
     """
     missing = cand < 0
     if sims is None:

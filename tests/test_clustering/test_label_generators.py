@@ -37,6 +37,10 @@ def test_finds_planted_clusters():
     assert info['num_clusters'] == 12 and info['num_outliers'] == 0
     for key in ('time_knn', 'time_jaccard', 'time_dbscan', 'time_total'):
         assert info[key] >= 0
+    # The default search gives exact neighbours (here by brute force: the
+    # problem is too small for the projection to pay off).
+    assert info['knn_method'] == 'pca'
+    assert info['knn_path'].startswith('brute force')
     # A tensor of unnormalised float64 features gives the same labels.
     again = gen(torch.from_numpy(x.astype(np.float64) * 2))
     np.testing.assert_array_equal(again, labels)
@@ -75,6 +79,8 @@ def test_clear_errors():
         DBSCANLabelGenerator(k1=5, k2=6)
     with pytest.raises(ValueError, match='unknown knn method'):
         DBSCANLabelGenerator(knn='annoy')
+    with pytest.raises(ValueError, match='dim must be a positive int'):
+        DBSCANLabelGenerator(knn=dict(type='hnsw', dim=0))
     gen = DBSCANLabelGenerator()
     with pytest.raises(ValueError, match='more samples than k1=30'):
         gen(np.random.default_rng(0).standard_normal((30, 8)))
