@@ -1,3 +1,5 @@
+import tracemalloc
+
 import faiss
 import numpy as np
 import pytest
@@ -215,3 +217,21 @@ def test_default_clustering_matches_brute_force(features):
     dist = jaccard_distance(x, k1=20, knn=knn, max_distance=0.6)
     ref = jaccard_distance(x, k1=20, knn='exact', max_distance=0.6)
     assert abs(dist - ref).max() < 1e-6 and dist.nnz == ref.nnz
+
+
+def test_pca_search_memory_is_linear_in_n():
+    # Numpy's traced peak at N and 4 N grows about 4 times, far below one
+    # N x N float32 matrix (256 MB at 8000); faiss' own buffers are
+    # blocked.
+    peaks = []
+    for n in (2000, 8000):
+        x, _ = low_rank_features(n=n, dim=128, rank=12, num_ids=n // 20,
+                                 seed=n)
+        tracemalloc.start()
+        info = {}
+        knn_search(x, 20, dict(type='pca', dim=12), info=info)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert info['knn_path'] == 'pca verified'
+    assert peaks[1] < 6 * peaks[0]
+    assert peaks[1] < 8000 * 8000 * 4 / 10
