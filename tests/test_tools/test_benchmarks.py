@@ -109,6 +109,37 @@ def test_bench_extraction_loading_and_malloc_rows(tmp_path):
     assert rows[1]['met'] is True and rows[2]['met'] is False
 
 
+def test_bench_extraction_compares_at_the_same_batch_size():
+    bench = _load('bench_extraction')
+    args = bench.parse_args(['--tolerance', '1e-4'])
+    result = dict(
+        model='resnet50', input='256x128', threads=2, weights='w',
+        malloc='glibc',
+        baseline=dict(option='fp32', batch=64, images_per_second=10.0),
+        sweep=[dict(option='fp32', batch=32, images_per_second=8.0),
+               dict(option='fp32', batch=64, images_per_second=10.0)],
+        options=[
+            # shrunk to 32: compared with fp32 at 32, not at 64
+            dict(option='channels_last', batch=32, images_per_second=12.0,
+                 max_cos_dist=1e-9),
+            # no fp32 rate at batch 1: the batch-64 baseline
+            dict(option='bf16 autocast', batch=1, images_per_second=0.5,
+                 max_cos_dist=1e-2),
+            dict(option='inference_mode', batch=64, images_per_second=10.2,
+                 max_cos_dist=0.0),
+        ])
+    rows = bench.option_rows(result, args)
+    _check_rows(rows)
+    assert '32: 8.0, 64: 10.0' in rows[0]['comparison']
+    assert rows[1]['comparison'].startswith('x1.50 vs fp32 at batch 32')
+    assert '(batch 32)' in rows[1]['figure']
+    assert 'model.channels_last=True' in rows[1]['comparison']
+    assert rows[1]['met'] is True
+    assert rows[2]['comparison'].startswith('x0.05 vs fp32 at batch 64')
+    assert rows[2]['met'] is False  # slower and too far
+    assert rows[3]['met'] is False  # within tolerance but only 2 % faster
+
+
 @pytest.mark.slow
 def test_bench_training_runs(tmp_path):
     rows = _run('bench_training', [

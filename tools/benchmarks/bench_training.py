@@ -14,11 +14,11 @@ ResNet-50. The models and optimisers are built from the model and
   MobileNetV2, channels-last),
 
 without their checkpoints (random weights: the speed does not depend on
-them). The clustering is fake: ``--clusters`` clusters of ``--per-cluster``
-random unit features install the prototypes (CSA for RCL) and the pseudo
-labels, and the batches are random tensors with the sample indices of P
-clusters x K members: NO data loading is measured here (see
-``bench_extraction.py`` for decoding and resizing).
+them). The clustering is fake: ``--clusters`` (500) clusters of
+``--per-cluster`` random unit features install the prototypes (CSA for
+RCL) and the pseudo labels, and the batches are random tensors with the
+sample indices of P clusters x K members: NO data loading is measured
+here (see ``bench_extraction.py`` for decoding and resizing).
 
 The baseline and RCL models live in one process and their steps are
 interleaved (ABBA order), so that load from other jobs on a shared machine
@@ -28,10 +28,19 @@ affects both alike; each figure is the median over ``--steps`` steps after
 Arithmetic: the first warm-up step runs under
 ``torch.utils.flop_counter.FlopCounterMode``, which counts the matrix
 products and convolutions of the forward and backward passes (element-wise
-work is not counted). The CPU's peak is measured in the same process with
+work is not counted; the backward of grouped convolutions is counted with
+:func:`conv_backward_flop`, torch's own formula overcounts it). The CPU's
+peak is measured in the same process with
 a large fp32 ``torch.mm``; the step's achieved GFLOPS over that peak is
 the fraction reported. The Adam step is also timed over the RCL model's
 parameters with and without ``fused=True``.
+
+Then, in a separate process, the baseline runs again with glibc malloc
+told to keep freed memory (``--malloc keep``, see
+:func:`keep_freed_memory`): by default every activation above 32 MB is a
+fresh mmap that the kernel faults in and zeroes again at every step.
+Per-step CPU time (all threads) is reported beside wall time: on a shared
+machine it is the steadier of the two.
 
 Every backbone runs in a fresh subprocess. ``--json OUT`` writes rows
 ``{stage, figure, comparison, target, met}`` (what
@@ -41,7 +50,7 @@ Examples::
 
     python tools/benchmarks/bench_training.py
     python tools/benchmarks/bench_training.py --backbones mobilenetv2 \\
-        --steps 5 --json training.json
+        --steps 6 --json training.json
     python tools/benchmarks/bench_training.py --profile prof   # traces
 """
 import argparse
@@ -83,7 +92,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--per-cluster', type=int, default=8)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument(
-        '--steps', type=int, default=3, help='timed steps per variant')
+        '--steps', type=int, default=4,
+        help='timed steps per variant (even: ABBA order is balanced)')
     parser.add_argument(
         '--channels-last', choices=['config', 'on', 'off'],
         default='config', help='backbone memory format')

@@ -16,9 +16,10 @@ Stages (scripts in ``tools/benchmarks/``):
   (``bench_training.py``),
 - evaluation at Market-1501 scale and re-ranking (``bench_evaluation.py``).
 
-The full run takes about 15 minutes on a quiet 2-core machine; other jobs
-on the machine lengthen it and lower the figures (hence the load average
-in the header). ``--quick`` runs every stage at toy sizes in a couple of
+The full run is meant to finish within 20 minutes on a quiet 2-core
+machine (the time of every stage is printed under the table); other jobs
+on the machine lengthen it and lower the figures, hence the load average
+in the header. ``--quick`` runs every stage at toy sizes in a few
 minutes: a smoke test of the whole chain, not figures to quote.
 
 Examples::
