@@ -227,6 +227,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.runner import Runner
 
     from mmreid_rcl.utils import register_all_modules
+    from mmreid_rcl.utils.malloc import keep_freed_memory
+
+    # Large activations reuse freed memory instead of fresh page-faulted
+    # maps (see mmreid_rcl/utils/malloc.py).
+    keep_freed_memory()
 
     cfg = build_config(args)
     moved = move_aside(cfg.work_dir, args.overwrite)

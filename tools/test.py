@@ -15,10 +15,13 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmreid_rcl.utils import init_process_group_for, register_all_modules
+from mmreid_rcl.utils.malloc import keep_freed_memory
 
 # Configs under projects/ import `projects.<name>` through custom_imports:
 # the repository root must be importable when this script is run directly.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# Large activations reuse freed memory instead of fresh page-faulted maps.
+keep_freed_memory()
 
 
 def parse_args():

@@ -146,23 +146,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 # -- in the worker ----------------------------------------------------------
 def keep_freed_memory() -> bool:
-    """Make glibc malloc keep freed memory for reuse; True if it took.
-
-    By default glibc serves every block above 32 MB with a fresh mmap and
-    unmaps it on free, so each step's large activations are page-faulted
-    (and zeroed by the kernel) again. ``M_MMAP_MAX = 0`` serves them from
-    the heap and a large ``M_TRIM_THRESHOLD`` keeps the heap; the process
-    then holds its peak memory until it exits. Must run before the first
-    large allocation.
-    """
-    import ctypes
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4
-    return (libc.mallopt(m_mmap_max, 0) == 1
-            and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1)
+    """See :func:`mmreid_rcl.utils.malloc.keep_freed_memory`."""
+    from mmreid_rcl.utils.malloc import keep_freed_memory as keep
+    return keep()
 
 
 def measure_peak(size: int, seconds: float) -> dict:
