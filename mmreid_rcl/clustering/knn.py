@@ -157,18 +157,18 @@ def _inner_products_by_idx(x: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def _orthonormal_columns(block: np.ndarray) -> np.ndarray:
+def _orthonormal_columns(block: np.ndarray, passes: int = 2) -> np.ndarray:
     """An orthonormal basis (float64) of the span of ``block``'s columns.
 
-    Through the eigendecomposition of the small Gram matrix, twice (the
-    second pass repairs the rounding of the first); directions the block
-    hardly spans are dropped, so the result may have fewer columns. When
-    none is dropped the result is the orthonormal matrix nearest to the
-    block (columns keep their order and meaning). LAPACK's QR of a tall
-    block is several times slower here.
+    Through the eigendecomposition of the small Gram matrix; a second pass
+    repairs the rounding of the first. Directions the block hardly spans
+    are dropped, so the result may have fewer columns. When none is
+    dropped the result is the orthonormal matrix nearest to the block
+    (columns keep their order and meaning). LAPACK's QR of a tall block is
+    several times slower here.
     """
     basis = block.astype(np.float64)
-    for _ in range(2):
+    for _ in range(passes):
         vals, vecs = np.linalg.eigh(basis.T @ basis)
         keep = vals > max(vals[-1], 1e-300) * 1e-10
         if keep.all():
@@ -217,7 +217,9 @@ def principal_axes(x: np.ndarray,
     with threadpool_limits(limits=1, user_api='blas'):
         basis = rng.standard_normal((full_dim, width)).astype(np.float32)
         for _ in range(num_iters):
-            basis = _orthonormal_columns(cov @ basis).astype(np.float32)
+            # A well-conditioned block is enough between iterations.
+            basis = _orthonormal_columns(cov @ basis, passes=1)
+            basis = basis.astype(np.float32)
         small = (basis.T @ (cov @ basis)).astype(np.float64)
         _, rot = np.linalg.eigh((small + small.T) / 2)
         axes = basis.astype(np.float64) @ rot[:, ::-1][:, :dim]
