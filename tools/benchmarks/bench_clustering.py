@@ -328,6 +328,7 @@ def _cluster(x: np.ndarray, knn, spec: dict,
     queries = _recall_queries(len(x), spec['seed']) if recall else None
     captured = {}
     cpu0 = _cpu_seconds()
+    main0 = time.thread_time()
     t0 = time.perf_counter()
     with _capture_neighbours(queries, captured):
         labels, info = gen(x, return_info=True)
@@ -335,6 +336,10 @@ def _cluster(x: np.ndarray, knn, spec: dict,
         knn=knn,
         wall=time.perf_counter() - t0,
         cpu=_cpu_seconds() - cpu0,
+        # The main thread runs the serial parts and its share of every
+        # OpenMP / BLAS region: its CPU time is close to the wall time on
+        # idle cores (plus half the Jaccard workers' time).
+        cpu_main_thread=time.thread_time() - main0,
         peak_mb=_status_kb('VmHWM') / 1024,
         above_start_mb=(_status_kb('VmHWM') - rss0) / 1024,
         peak_is_own=peak_is_own,
@@ -536,7 +541,8 @@ def _fmt(r: dict) -> str:
 
 def _raw(r: dict, c: dict) -> dict:
     """Flat raw numbers of one clustering run."""
-    keys = ('wall', 'cpu', 'peak_mb', 'above_start_mb', 'loadavg',
+    keys = ('wall', 'cpu', 'cpu_main_thread', 'peak_mb', 'above_start_mb',
+            'loadavg',
             'time_knn', 'time_jaccard', 'time_dbscan', 'num_clusters',
             'num_outliers', 'distance_nnz', 'knn_unproven_rows',
             'knn_brute_force_rows', 'knn_recall', 'knn_recall10',
