@@ -64,7 +64,8 @@ def write_layout(root: Path, name: str) -> Path:
 
 
 def test_every_config_is_covered():
-    assert sorted(p.stem for p in CONFIG_DIR.glob('*.py')) == sorted(LAYOUTS)
+    configs = {p.stem for p in CONFIG_DIR.glob('*.py')} - {'reid_loaders'}
+    assert sorted(configs) == sorted(LAYOUTS)
 
 
 @pytest.mark.parametrize('name', sorted(LAYOUTS))

@@ -1,76 +1,15 @@
 # PersonX in the Market-1501 layout: bounding_box_train/, query/,
 # bounding_box_test/ under data_root (symlink it to data/personx). Its
 # non-contiguous camera numbers are mapped to 0..5 by the dataset.
+_base_ = ['./reid_loaders.py']
+
 dataset_type = 'PersonXDataset'
 data_root = 'data/personx/'
 
-train_pipeline = [
-    dict(type='LoadReIDImage'),
-    dict(
-        type='Resize',
-        scale=(128, 256),  # (W, H)
-        keep_ratio=False,
-        interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomPadCrop', padding=10),
-    dict(type='RandomErasing', prob=0.5),
-    dict(type='PackReIDInputs'),
-]
-test_pipeline = [
-    dict(type='LoadReIDImage'),
-    dict(
-        type='Resize',
-        scale=(128, 256),
-        keep_ratio=False,
-        interpolation='bicubic'),
-    dict(type='PackReIDInputs'),
-]
-
-# P x K identity batches (P = 256 / 16 pseudo identities): the sampler's
-# batch_size must equal the loader's, and num_iters fixes the epoch length.
 train_dataloader = dict(
-    batch_size=256,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(
-        type='IdentitySampler',
-        num_instances=16,
-        batch_size=256,
-        num_iters=200),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
-
-# The whole train split with the test pipeline, read in a fixed order by the
-# re-clustering hook to extract the features it clusters.
+    dataset=dict(type=dataset_type, data_root=data_root))
 cluster_dataloader = dict(
-    batch_size=256,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        test_mode=True,
-        pipeline=test_pipeline))
-
-# 'test' = query then gallery; ReIDMetric splits them by the is_query flag.
+    dataset=dict(type=dataset_type, data_root=data_root))
 val_dataloader = dict(
-    batch_size=256,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        pipeline=test_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root))
 test_dataloader = val_dataloader
-
-val_evaluator = dict(type='ReIDMetric')
-test_evaluator = val_evaluator
