@@ -5,8 +5,9 @@
 
 Runs, in an order that gives a usable table early: baseline and full RCL
 with seeds 0, 1, 2 (their test mAP moves by 1-2 points from run to run),
-+CSA, +HPS, the hard update and full RCL with the HPS floor at 1/n
-(rcl_floor1) with seed 0. A finished run leaves its
+then +CSA, +HPS, the hard update, full RCL with the HPS floor at 1/n
+(rcl_floor1) and the central update (the most typical in-batch sample
+moves its prototype) with seed 0. A finished run leaves its
 summary in ``--results-dir`` (kept with the project, so finished runs
 survive a fresh checkout) and is skipped; an interrupted one is resumed
 from the latest checkpoint of its work dir. The table (mean and spread
@@ -43,18 +44,23 @@ ABLATIONS = {
     'rcl_floor1':
     ('full RCL, HPS floor 1/n',
      'configs/rcl/ablation/rcl_floor1_mobilenetv2_cpu_cuhk03.py'),
+    'central': ('central update (most typical sample)',
+                'configs/rcl/ablation/central_mobilenetv2_cpu_cuhk03.py'),
 }
 
 
+MAIN = ('baseline', 'rcl')
+OTHERS = ('csa', 'hps', 'hard', 'rcl_floor1', 'central')
+
+
 def plan(main_seeds, other_seeds, only):
-    runs = []
-    for seed in sorted(set(main_seeds) | set(other_seeds)):
-        for name in ('baseline', 'rcl', 'csa', 'hps', 'hard', 'rcl_floor1'):
-            seeds = main_seeds if name in ('baseline', 'rcl') else \
-                other_seeds
-            if seed in seeds and (not only or name in only):
-                runs.append((name, seed))
-    return runs
+    """Baseline and full RCL over their seeds first (the table's mean and
+    spread), then the other variants over theirs."""
+    runs = [(name, seed) for seed in sorted(main_seeds) for name in MAIN]
+    runs += [(name, seed) for seed in sorted(other_seeds)
+             for name in OTHERS]
+    return [(name, seed) for name, seed in runs
+            if not only or name in only]
 
 
 def run_one(name, seed, work_root, results_dir, extra_options):

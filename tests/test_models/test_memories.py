@@ -2,8 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmreid_rcl.models.memories import (ClusterMemory, HardMemoryUpdate,
-                                        MeanMemoryUpdate, MeanPrototypeInit)
+from mmreid_rcl.models.memories import (CentralMemoryUpdate, ClusterMemory,
+                                        HardMemoryUpdate, MeanMemoryUpdate,
+                                        MeanPrototypeInit)
 from mmreid_rcl.registry import MODELS
 
 
@@ -28,6 +29,24 @@ def _ref_hard_update(memory, feats, labels, m):
     return memory
 
 
+def _ref_central_update(memory, feats, labels, m):
+    """Per prototype, the member of largest mean cosine to the others."""
+    memory0 = memory.clone()
+    memory = memory.clone()
+    for y in labels.unique():
+        members = torch.nonzero(labels == y).flatten().tolist()
+        best, best_score = None, None
+        for i in members:
+            others = [j for j in members if j != i]
+            score = (sum(float(feats[i] @ feats[j]) for j in others) /
+                     len(others)) if others else 0.0
+            if best_score is None or score > best_score + 1e-7:
+                best, best_score = i, score
+        memory[y] = m * memory0[y] + (1 - m) * feats[best]
+        memory[y] = memory[y] / memory[y].norm()
+    return memory
+
+
 def _random_problem(seed, num_clusters=7, batch=24, dim=16):
     g = torch.Generator().manual_seed(seed)
     memory = F.normalize(torch.randn(num_clusters, dim, generator=g), dim=1)
@@ -46,7 +65,7 @@ def test_mean_update_equals_sequential_reference(seed):
     assert not torch.equal(out, memory)
 
 
-@pytest.mark.parametrize('rule', ['Mean', 'Hard', 'HPS'])
+@pytest.mark.parametrize('rule', ['Mean', 'Hard', 'Central', 'HPS'])
 def test_updates_leave_the_input_memory_untouched(rule):
     """Autograd may still hold the old memory: every rule returns a new
     tensor and never writes into the one it is given."""
@@ -72,6 +91,34 @@ def test_hard_update_equals_reference(seed):
     out = HardMemoryUpdate()(memory, feats, labels, 0.1)
     ref = _ref_hard_update(memory, feats, labels, 0.1)
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_central_update_equals_reference(seed):
+    memory, feats, labels = _random_problem(seed)
+    out = CentralMemoryUpdate()(memory, feats, labels, 0.1)
+    ref = _ref_central_update(memory, feats, labels, 0.1)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    untouched = sorted(set(range(len(memory))) - set(labels.tolist()))
+    torch.testing.assert_close(out[untouched], memory[untouched])
+
+
+def test_central_update_by_hand():
+    # Prototype 0: members a=(1,0), b=(.8,.6), c=(0,1). Mean cosine to the
+    # others: a (.8+0)/2 = .4, b (.8+.6)/2 = .7, c (0+.6)/2 = .3, so b
+    # moves it: 0.5*(1,0) + 0.5*(.8,.6) = (.9,.3). Prototype 1 has a lone
+    # member d=(0,1): 0.5*(0,1) + 0.5*(0,1) = (0,1).
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    feats = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 0, 1])
+    out = CentralMemoryUpdate()(memory, feats, labels, 0.5)
+    expected = torch.tensor([0.9, 0.3])
+    torch.testing.assert_close(out[0], expected / expected.norm())
+    torch.testing.assert_close(out[1], torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(out[2], memory[2])
+    # The hard rule picks the opposite member, c.
+    hard = HardMemoryUpdate()(memory, feats, labels, 0.5)
+    torch.testing.assert_close(hard[0], torch.tensor([2**-0.5, 2**-0.5]))
 
 
 def test_updates_by_hand():

@@ -48,6 +48,23 @@ def test_pick_rates_by_hand(diag):
     assert rates['hard'] == pytest.approx(1.0)
     assert rates['most_attended'] == pytest.approx(0.0)
     assert rates['hps_eligible'] == pytest.approx(6 / 8)
+    assert 'central' not in rates
+    mutual = np.array([[0.1, 0.2, 0.9, 0.3], [0.5, 0.4, 0.3, 0.2]])
+    rates = diag.pick_rates(weights, dispersion, sims, impostor, floor=0.2,
+                            mutual=mutual)
+    # Central: member 2 of set 0 (impostor), member 0 of set 1 (genuine).
+    assert rates['central'] == pytest.approx(0.5)
+
+
+def test_mean_mutual_similarity_matches_loops(diag):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4, 5))
+    x /= np.linalg.norm(x, axis=2, keepdims=True)
+    out = diag.mean_mutual_similarity(x)
+    for s in range(3):
+        for i in range(4):
+            ref = np.mean([x[s, i] @ x[s, j] for j in range(4) if j != i])
+            assert out[s, i] == pytest.approx(ref)
 
 
 def test_roc_auc_matches_pairwise_count(diag):

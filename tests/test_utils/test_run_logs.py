@@ -56,10 +56,14 @@ def test_ablation_plan_and_report(tmp_path):
     sys.path.insert(0, str(REPO / 'tools'))
     import run_ablation
     runs = run_ablation.plan([0, 1, 2], [0], None)
-    assert runs[:6] == [('baseline', 0), ('rcl', 0), ('csa', 0),
-                        ('hps', 0), ('hard', 0), ('rcl_floor1', 0)]
-    assert runs[6:] == [('baseline', 1), ('rcl', 1), ('baseline', 2),
-                        ('rcl', 2)]
+    assert runs[:6] == [('baseline', 0), ('rcl', 0), ('baseline', 1),
+                        ('rcl', 1), ('baseline', 2), ('rcl', 2)]
+    assert runs[6:] == [('csa', 0), ('hps', 0), ('hard', 0),
+                        ('rcl_floor1', 0), ('central', 0)]
+    assert run_ablation.plan([0, 1], [0], ['central', 'rcl']) == [
+        ('rcl', 0), ('rcl', 1), ('central', 0)]
+    for name, (_, config) in run_ablation.ABLATIONS.items():
+        assert (REPO / config).is_file(), name
     for seed, mAP in ((0, 10.0), (1, 12.0)):
         (tmp_path / f'baseline_seed{seed}.json').write_text(json.dumps(dict(
             initial={'mAP': 2.0},

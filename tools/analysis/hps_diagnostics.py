@@ -18,7 +18,10 @@ is an impostor:
 - ``hard``: the member least similar to its prototype;
 - ``HPS``: the member of largest dispersion among those whose attention
   weight is not below the floor (``hps_floor / K``);
-- ``most attended``: the member of largest attention weight.
+- ``most attended``: the member of largest attention weight;
+- ``central``: the member of largest mean cosine similarity to the other
+  members of its set (the ``CentralMemoryUpdate`` rule, which needs no
+  attention).
 
 and how well the attention weight separates impostors from genuine members
 (ROC AUC; 0.5 means it does not see them), with the weights' spread (the
@@ -30,7 +33,7 @@ import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -67,7 +70,8 @@ def impostor_flags(labels: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
 
 def pick_rates(weights: np.ndarray, dispersion: np.ndarray,
                proto_sims: np.ndarray, impostor: np.ndarray,
-               floor: float) -> Dict[str, float]:
+               floor: float,
+               mutual: Optional[np.ndarray] = None) -> Dict[str, float]:
     """Share of sets whose picked member is an impostor, per rule.
 
     Args:
@@ -76,10 +80,13 @@ def pick_rates(weights: np.ndarray, dispersion: np.ndarray,
         proto_sims (ndarray): (S, K) cosine of each member to its prototype.
         impostor (ndarray): (S, K) bool.
         floor (float): HPS keeps members with ``weight >= floor``.
+        mutual (ndarray, optional): (S, K) mean cosine of each member to
+            the other members of its set; adds the ``central`` rate.
 
     Returns:
-        dict: rates for ``any``, ``hard``, ``hps``, ``most_attended``, and
-        ``hps_eligible`` (mean share of members at or above the floor).
+        dict: rates for ``any``, ``hard``, ``hps``, ``most_attended``,
+        ``central`` (with ``mutual``) and ``hps_eligible`` (mean share of
+        members at or above the floor).
     """
     rows = np.arange(len(weights))
     eligible = weights >= floor
@@ -88,13 +95,24 @@ def pick_rates(weights: np.ndarray, dispersion: np.ndarray,
     has = eligible.any(1)
     masked = np.where(eligible, dispersion, -np.inf)
     hps = masked.argmax(1)
-    return dict(
+    rates = dict(
         any=float(impostor.mean()),
         hard=float(impostor[rows, proto_sims.argmin(1)].mean()),
         hps=float(impostor[rows, hps][has].mean()) if has.any() else
         float('nan'),
         most_attended=float(impostor[rows, weights.argmax(1)].mean()),
         hps_eligible=float(eligible.mean()))
+    if mutual is not None:
+        rates['central'] = float(impostor[rows, mutual.argmax(1)].mean())
+    return rates
+
+
+def mean_mutual_similarity(x: np.ndarray) -> np.ndarray:
+    """(S, K, D) sets of K >= 2 features -> (S, K) mean cosine of each
+    member to the other members of its set."""
+    k = x.shape[1]
+    sims = np.einsum('skd,sjd->skj', x, x)
+    return (sims.sum(2) - np.einsum('skk->sk', sims)) / (k - 1)
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -249,14 +267,16 @@ def main(argv=None):
     weights = out['weights'].numpy()
     imp = impostor[sets]
     floor = model.hps_floor / args.k
-    rates = pick_rates(weights, dispersion.numpy(), proto_sims.numpy(), imp,
-                       floor)
     xs = x.numpy()
+    mutual = mean_mutual_similarity(xs)
+    rates = pick_rates(weights, dispersion.numpy(), proto_sims.numpy(), imp,
+                       floor, mutual)
     ref_w = similarity_weights(xs, args.reference_temperature)
     ref_agg = (ref_w[..., None] * xs).sum(1)
     ref_agg /= np.linalg.norm(ref_agg, axis=1, keepdims=True)
     ref_disp = 1 - np.einsum('skd,sd->sk', xs, ref_agg)
-    ref_rates = pick_rates(ref_w, ref_disp, proto_sims.numpy(), imp, floor)
+    ref_rates = pick_rates(ref_w, ref_disp, proto_sims.numpy(), imp, floor,
+                           mutual)
     result = dict(
         config=args.config,
         checkpoint=args.checkpoint,
@@ -290,7 +310,8 @@ def main(argv=None):
     for key, name in (('any', 'any member (mean update)'),
                       ('hard', 'hard (least similar to prototype)'),
                       ('hps', 'HPS (largest dispersion above floor)'),
-                      ('most_attended', 'most attended')):
+                      ('most_attended', 'most attended'),
+                      ('central', 'central (most similar to the others)')):
         print(f'| {name} | {rates[key]:.1%} | {ref_rates[key]:.1%} |')
     if args.json:
         with open(args.json, 'w') as f:

@@ -1,10 +1,11 @@
 from .cluster_memory import ClusterMemory
-from .memory_update import (BaseMemoryUpdate, HardMemoryUpdate,
-                            HPSMemoryUpdate, MeanMemoryUpdate)
+from .memory_update import (BaseMemoryUpdate, CentralMemoryUpdate,
+                            HardMemoryUpdate, HPSMemoryUpdate,
+                            MeanMemoryUpdate)
 from .prototype_init import CSAPrototypeInit, MeanPrototypeInit, cluster_means
 
 __all__ = [
     'ClusterMemory', 'BaseMemoryUpdate', 'MeanMemoryUpdate',
-    'HardMemoryUpdate', 'HPSMemoryUpdate', 'MeanPrototypeInit',
-    'CSAPrototypeInit', 'cluster_means'
+    'HardMemoryUpdate', 'CentralMemoryUpdate', 'HPSMemoryUpdate',
+    'MeanPrototypeInit', 'CSAPrototypeInit', 'cluster_means'
 ]

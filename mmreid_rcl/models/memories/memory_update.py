@@ -89,6 +89,45 @@ class HardMemoryUpdate(BaseMemoryUpdate):
 
 
 @TASK_UTILS.register_module()
+class CentralMemoryUpdate(BaseMemoryUpdate):
+    """Only the most typical in-batch sample of a prototype moves it.
+
+    Per prototype in the batch, the sample with the largest mean cosine
+    similarity to the OTHER in-batch samples of that prototype (a lone
+    sample is its own pick) moves it:
+    ``M_k = normalise(m M_k + (1 - m) f_central)``. The opposite of the
+    ``hard`` rule: when many clusters are impure, the least typical member
+    is more often mislabelled and the most typical one less often (see
+    ``tools/analysis/hps_diagnostics.py``). Ties go to the first sample in
+    batch order. Features are expected L2-normalised.
+    """
+
+    def __call__(self, memory, feats, labels, momentum, **kwargs):
+        if labels.numel() == 0:
+            return memory.clone()
+        same = labels[:, None] == labels[None, :]
+        same.fill_diagonal_(False)
+        others = same.sum(dim=1)
+        sims = (feats @ feats.t()).masked_fill(~same, 0.0)
+        score = sims.sum(dim=1) / others.clamp(min=1).to(sims.dtype)
+        rows, inverse = torch.unique(labels, return_inverse=True)
+        best = torch.full((rows.numel(), ),
+                          -float('inf'),
+                          dtype=score.dtype,
+                          device=score.device)
+        best.scatter_reduce_(0, inverse, score, reduce='amax')
+        is_best = score == best[inverse]
+        idx = torch.arange(labels.numel(), device=labels.device)
+        first = torch.full((rows.numel(), ),
+                           labels.numel(),
+                           dtype=torch.long,
+                           device=labels.device)
+        first.scatter_reduce_(0, inverse[is_best], idx[is_best],
+                              reduce='amin')
+        return _momentum_step(memory, rows, feats[first], momentum)
+
+
+@TASK_UTILS.register_module()
 class HPSMemoryUpdate(BaseMemoryUpdate):
     """Hard Positive Sampling: the most dispersed trusted sample updates.
 
