@@ -24,6 +24,8 @@ this script only adds the glue a CPU run needs:
   BatchNorm neck with frozen bias of their ResNet;
 - a ``cuhk03_labeled`` data set: their Market-1501 reader on a folder in
   Market layout (``--data-dir``/cuhk03_labeled);
+- the final test loads the run's own best checkpoint with
+  ``weights_only=False`` (it holds numpy scalars);
 - every evaluation also prints rank-1 and rank-5, each clustering its
   clusters, outliers and the pseudo labels' ARI / NMI against the true
   train ids (outliers left out, as this project logs them; diagnostic
@@ -87,6 +89,7 @@ def patch(cc_root: str, weights: str) -> dict:
     import clustercontrast.evaluators as cc_eval
     import clustercontrast.models as cc_models
     import clustercontrast.utils.faiss_rerank as cc_rerank
+    import clustercontrast.utils.serialization as cc_serialization
     import sklearn.cluster
     from clustercontrast.datasets.market1501 import Market1501
     from clustercontrast.models.pooling import build_pooling_layer
@@ -115,6 +118,14 @@ def patch(cc_root: str, weights: str) -> dict:
     cc_rerank.compute_jaccard_distance = functools.partial(
         cc_rerank.compute_jaccard_distance, search_option=3)
 
+    def load_own_checkpoint(fpath):
+        # The run's own best checkpoint (it holds numpy scalars, which
+        # torch.load refuses by default since torch 2.6).
+        if not osp.isfile(fpath):
+            raise ValueError(f'no checkpoint found at {fpath}')
+        return torch.load(fpath, map_location='cpu', weights_only=False)
+
+    cc_serialization.load_checkpoint = load_own_checkpoint
     state = dict(dataset=None, last=None)
     create_dataset = cc_datasets.create
 
