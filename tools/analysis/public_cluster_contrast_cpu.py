@@ -68,11 +68,11 @@ def load_mobilenetv2_features(weights: str) -> nn.Module:
                          f'features have {len(dst)}')
     state = {}
     for (name, ref), value in zip(dst.items(), src):
-        if value.numel() != ref.numel():
+        if value.shape != ref.shape:
             raise ValueError(f'{weights}: tensor for {name} has shape '
                              f'{tuple(value.shape)}, expected '
                              f'{tuple(ref.shape)}')
-        state[name] = value.reshape(ref.shape)
+        state[name] = value
     features.load_state_dict(state)
     return features
 
