@@ -175,7 +175,7 @@ def test_bench_training_malloc_rows_and_keep():
     assert '-25.0 % time' in rows[0]['comparison']
     # mallopt in a throwaway process (it changes the allocator for good).
     code = ('import importlib.util as u, sys; s = u.spec_from_file_location('
-            f'"b", {str(BENCH / "bench_training.py")!r}); m = '
+            f'"b", {str(BENCH / "worker_process.py")!r}); m = '
             'u.module_from_spec(s); s.loader.exec_module(m); '
             'sys.exit(0 if m.keep_freed_memory() else 1)')
     assert subprocess.run([sys.executable, '-c', code]).returncode == 0

@@ -50,14 +50,17 @@ Examples::
 """
 import argparse
 import glob
-import json
 import os
 import os.path as osp
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from worker_process import (add_worker_options, print_rows,  # noqa: E402
+                            run_worker_process, start_worker, without_json,
+                            write_result)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SHARED = os.environ.get('MMREID_RCL_SHARED', osp.join(REPO, '..', 'shared'))
@@ -100,34 +103,54 @@ def default_data_root() -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--models', nargs='+', default=['resnet50', 'mobilenetv2'],
+        '--models',
+        nargs='+',
+        default=['resnet50', 'mobilenetv2'],
         choices=sorted(MODEL_CONFIGS))
     parser.add_argument('--height', type=int, default=256)
     parser.add_argument('--width', type=int, default=128)
     parser.add_argument(
-        '--batch-sizes', type=int, nargs='+', default=[32, 64, 128],
+        '--batch-sizes',
+        type=int,
+        nargs='+',
+        default=[32, 64, 128],
         help='batch sizes of the fp32 sweep')
     parser.add_argument(
-        '--option-batch', type=int, default=64,
+        '--option-batch',
+        type=int,
+        default=64,
         help='batch size at which the options are compared')
     parser.add_argument(
-        '--threads', type=int, nargs='*', default=None,
+        '--threads',
+        type=int,
+        nargs='*',
+        default=None,
         help='other torch thread counts to try (default: 1, unless the '
         'machine has one core)')
     parser.add_argument(
-        '--min-time', type=float, default=5.0,
+        '--min-time',
+        type=float,
+        default=5.0,
         help='time each case for at least this many seconds in all')
     parser.add_argument(
-        '--rounds', type=int, default=2,
+        '--rounds',
+        type=int,
+        default=2,
         help='interleaved timing rounds over all cases')
     parser.add_argument(
-        '--max-case-time', type=float, default=30.0,
+        '--max-case-time',
+        type=float,
+        default=30.0,
         help='shrink the batch of a case whose rounds would take longer')
     parser.add_argument(
-        '--tolerance', type=float, default=1e-4,
+        '--tolerance',
+        type=float,
+        default=1e-4,
         help='largest acceptable cosine distance to the fp32 features')
     parser.add_argument(
-        '--speed-tolerance', type=float, default=0.05,
+        '--speed-tolerance',
+        type=float,
+        default=0.05,
         help='an option must be this much faster (0.05 = 5 %%)')
     parser.add_argument('--data-root', default=default_data_root())
     parser.add_argument(
@@ -135,28 +158,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=osp.join(SHARED, 'weights', 'mobilenetv2_imagenet.pt'),
         help="ImageNet weights of MobileNetV2 ('none': random init)")
     parser.add_argument(
-        '--load-images', type=int, default=400,
+        '--load-images',
+        type=int,
+        default=400,
         help='images decoded in the data-loading measurement')
     parser.add_argument(
-        '--no-loading', action='store_true',
+        '--no-loading',
+        action='store_true',
         help='skip the data-loading measurement')
-    parser.add_argument(
-        '--malloc', choices=['glibc', 'keep'], default='glibc',
-        help="'keep': glibc malloc keeps freed memory for reuse "
-        '(mallopt), see keep_freed_memory')
-    parser.add_argument(
-        '--no-malloc-compare', action='store_true',
-        help='skip the run of the fp32 and channels-last cases with '
-        '--malloc keep in a separate process')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument(
-        '--quick', action='store_true',
-        help='MobileNetV2 only, 128x64, short timings (a smoke test)')
-    parser.add_argument('--json', help='write the result rows here')
-    parser.add_argument('--worker', help=argparse.SUPPRESS)
-    parser.add_argument('--result', help=argparse.SUPPRESS)
-    parser.add_argument(
-        '--malloc-run', action='store_true', help=argparse.SUPPRESS)
+    add_worker_options(
+        parser,
+        compare_help='skip the run of the fp32 and channels-last cases with '
+        '--malloc keep in a separate process',
+        quick_help='MobileNetV2 only, 128x64, short timings (a smoke test)')
     args = parser.parse_args(argv)
     if args.quick:
         args.models = ['mobilenetv2']
@@ -172,12 +186,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.option_batch < 1 or args.rounds < 1:
         parser.error('--option-batch and --rounds must be positive')
     return args
-
-
-def keep_freed_memory() -> bool:
-    """See :func:`mmreid_rcl.utils.malloc.keep_freed_memory`."""
-    from mmreid_rcl.utils.malloc import keep_freed_memory as keep
-    return keep()
 
 
 # -- images -----------------------------------------------------------------
@@ -237,8 +245,8 @@ def model_inputs(args, num: int):
     if len(files) < num:
         gen = torch.Generator().manual_seed(args.seed)
         # Smooth random pictures on the 0-255 scale.
-        small = torch.rand(num, 3, args.height // 16, args.width // 16,
-                           generator=gen) * 255
+        small = torch.rand(
+            num, 3, args.height // 16, args.width // 16, generator=gen) * 255
         raw = torch.nn.functional.interpolate(
             small, size=(args.height, args.width), mode='bilinear')
         source = 'synthetic images'
@@ -262,8 +270,8 @@ def build_model(args, name: str, channels_last: bool):
     from mmreid_rcl.registry import MODELS
     from mmreid_rcl.utils import register_all_modules
     register_all_modules()
-    cfg = copy.deepcopy(Config.fromfile(osp.join(REPO,
-                                                 MODEL_CONFIGS[name])).model)
+    cfg = copy.deepcopy(
+        Config.fromfile(osp.join(REPO, MODEL_CONFIGS[name])).model)
     cfg['backbone'].pop('init_cfg', None)
     cfg['channels_last'] = channels_last
     return MODELS.build(cfg).eval()
@@ -305,8 +313,8 @@ class Case:
         import torch
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
-        grad_off = (torch.inference_mode()
-                    if self.inference else torch.no_grad())
+        grad_off = (
+            torch.inference_mode() if self.inference else torch.no_grad())
         try:
             with grad_off, torch.autocast(
                     'cpu', dtype=torch.bfloat16, enabled=self.bf16):
@@ -332,7 +340,8 @@ class Case:
         done = 0
         while done < 1 or time.perf_counter() - begin < min_time:
             offset = (len(self.times) * self.batch) % max(
-                1, len(images) - self.batch + 1)
+                1,
+                len(images) - self.batch + 1)
             start = time.perf_counter()
             out = self.forward(images[offset:offset + self.batch])
             self.times.append(time.perf_counter() - start)
@@ -413,8 +422,10 @@ def model_worker(args, name: str) -> dict:
         for case in options:
             case.run(images, args.min_time / args.rounds,
                      args.max_case_time / args.rounds)
-        print(f'  {name}: round {round_ + 1} of {args.rounds} done',
-              file=sys.stderr, flush=True)
+        print(
+            f'  {name}: round {round_ + 1} of {args.rounds} done',
+            file=sys.stderr,
+            flush=True)
     ref = baseline.features
     out = dict(
         model=name,
@@ -434,10 +445,12 @@ def model_worker(args, name: str) -> dict:
         r['max_cos_dist'] = max_cosine_distance(case.features, ref)
         out['options'].append(r)
     for r in out['sweep'] + out['options']:
-        print(f'  {name} {r["option"]} batch {r["batch"]}: '
-              f'{r["images_per_second"]:.1f} img/s'
-              + (f', max cos dist {r["max_cos_dist"]:.1e}'
-                 if 'max_cos_dist' in r else ''), file=sys.stderr)
+        print(
+            f'  {name} {r["option"]} batch {r["batch"]}: '
+            f'{r["images_per_second"]:.1f} img/s' +
+            (f', max cos dist {r["max_cos_dist"]:.1e}'
+             if 'max_cos_dist' in r else ''),
+            file=sys.stderr)
     return out
 
 
@@ -505,9 +518,8 @@ def option_rows(result: dict, args) -> list:
                 figure=f'{name} {r["option"]}: '
                 f'{r["images_per_second"]:.1f} img/s{at}',
                 comparison=f'x{speedup:.2f} vs fp32 at batch {ref["batch"]}'
-                f', max cosine distance {r["max_cos_dist"]:.1e}; '
-                + SWITCHES.get(
-                    r['option'], 'switch: OMP_NUM_THREADS'),
+                f', max cosine distance {r["max_cos_dist"]:.1e}; ' +
+                SWITCHES.get(r['option'], 'switch: OMP_NUM_THREADS'),
                 target=f'>= x{1 + args.speed_tolerance:.2f} and <= {tol}',
                 met=bool(faster and close)))
     return rows
@@ -541,8 +553,9 @@ def loading_rows(result: dict, models: list) -> list:
     rate = result['images_per_second']
     needs = []
     for m in models:
-        best = max([m['baseline']] + m['options'],
-                   key=lambda r: r['images_per_second'])
+        best = max(
+            [m['baseline']] + m['options'],
+            key=lambda r: r['images_per_second'])
         needs.append(f'{rate / best["images_per_second"]:.0f}x what '
                      f'{MODEL_NAMES[m["model"]]} extracts at its best '
                      f'({best["images_per_second"]:.1f} img/s)')
@@ -551,83 +564,46 @@ def loading_rows(result: dict, models: list) -> list:
             stage=STAGE,
             figure=f'decode + resize (test pipeline): {rate:.0f} img/s per '
             'worker (1 thread)',
-            comparison=(f'{result["images"]} images of {result["source"]}'
-                        + ''.join(f'; {n}' for n in needs)),
+            comparison=(f'{result["images"]} images of {result["source"]}' +
+                        ''.join(f'; {n}' for n in needs)),
             target='',
             met=None)
     ]
-
-
-def without_json(argv: list) -> list:
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == '--json':
-            skip = True
-        elif not a.startswith('--json='):
-            out.append(a)
-    return out
-
-
-def run_worker_process(argv, extra) -> dict:
-    env = dict(os.environ)
-    env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
-        result_path = f.name
-    cmd = [sys.executable, osp.abspath(__file__)] + list(argv) + extra + [
-        '--result', result_path
-    ]
-    try:
-        proc = subprocess.run(cmd, env=env)
-        if proc.returncode != 0:
-            raise SystemExit(f'bench_extraction: the worker {extra} failed')
-        with open(result_path) as f:
-            return json.load(f)
-    finally:
-        os.unlink(result_path)
 
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.worker:
-        if args.malloc == 'keep' and not keep_freed_memory():
-            raise SystemExit('bench_extraction: mallopt failed (--malloc '
-                             'keep needs glibc)')
+        start_worker(args, 'bench_extraction')
         if args.worker == 'loading':
             result = loading_worker(args)
         else:
             result = model_worker(args, args.worker)
-        with open(args.result, 'w') as f:
-            json.dump(result, f)
+        write_result(args.result, result)
         return
     # Workers get the same arguments without --json.
     base_argv = without_json(argv)
     results, kept = [], []
     for name in args.models:
         print(f'{MODEL_NAMES[name]}:', flush=True)
-        results.append(run_worker_process(base_argv, ['--worker', name]))
+        results.append(
+            run_worker_process(__file__, base_argv, ['--worker', name]))
         if args.malloc == 'glibc' and not args.no_malloc_compare:
             kept.append(
-                run_worker_process(base_argv, [
-                    '--worker', name, '--malloc', 'keep', '--malloc-run'
-                ]))
+                run_worker_process(
+                    __file__, base_argv,
+                    ['--worker', name, '--malloc', 'keep', '--malloc-run']))
     rows = []
     for i, result in enumerate(results):
         rows += option_rows(result, args)
         if kept:
             rows += malloc_rows(kept[i], result, args)
     if not args.no_loading:
-        loading = run_worker_process(base_argv, ['--worker', 'loading'])
+        loading = run_worker_process(__file__, base_argv,
+                                     ['--worker', 'loading'])
         rows += loading_rows(loading, results)
-    for row in rows:
-        met = {True: 'yes', False: 'no', None: ''}[row['met']]
-        print(f'{row["figure"]}  |  {row["comparison"]}  |  '
-              f'{row["target"]}  {met}')
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(rows, f, indent=2)
+    print_rows(rows, args.json)
 
 
 if __name__ == '__main__':

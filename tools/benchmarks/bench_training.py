@@ -54,14 +54,16 @@ Examples::
     python tools/benchmarks/bench_training.py --profile prof   # traces
 """
 import argparse
-import json
 import os
 import os.path as osp
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from worker_process import (add_worker_options, print_rows,  # noqa: E402
+                            run_worker_process, start_worker, without_json,
+                            write_result)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = {
@@ -80,50 +82,52 @@ TARGET_EXTRA = 10.0  # RCL's extra cost per iteration, %
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--backbones', nargs='+', default=['mobilenetv2', 'resnet50'],
+        '--backbones',
+        nargs='+',
+        default=['mobilenetv2', 'resnet50'],
         choices=sorted(CONFIGS))
     parser.add_argument('--height', type=int, default=256)
     parser.add_argument('--width', type=int, default=128)
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument(
-        '--num-instances', type=int, default=4,
+        '--num-instances',
+        type=int,
+        default=4,
         help='K samples per pseudo identity in a batch')
     parser.add_argument('--clusters', type=int, default=500)
     parser.add_argument('--per-cluster', type=int, default=8)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument(
-        '--steps', type=int, default=4,
+        '--steps',
+        type=int,
+        default=4,
         help='timed steps per variant (even: ABBA order is balanced)')
     parser.add_argument(
-        '--channels-last', choices=['config', 'on', 'off'],
-        default='config', help='backbone memory format')
+        '--channels-last',
+        choices=['config', 'on', 'off'],
+        default='config',
+        help='backbone memory format')
     parser.add_argument(
-        '--peak-size', type=int, default=2048,
+        '--peak-size',
+        type=int,
+        default=2048,
         help='n of the n x n x n torch.mm that measures the peak')
     parser.add_argument('--peak-time', type=float, default=3.0)
     parser.add_argument(
-        '--optimizer-steps', type=int, default=3,
+        '--optimizer-steps',
+        type=int,
+        default=3,
         help='Adam steps timed with and without fused=True (0: skip)')
     parser.add_argument(
-        '--profile', help='also write a torch.profiler table of one step '
+        '--profile',
+        help='also write a torch.profiler table of one step '
         'of each variant to this folder')
-    parser.add_argument(
-        '--malloc', choices=['glibc', 'keep'], default='glibc',
-        help="'keep': glibc malloc keeps freed memory for reuse "
-        '(mallopt), see keep_freed_memory')
-    parser.add_argument(
-        '--no-malloc-compare', action='store_true',
-        help='skip the baseline run with --malloc keep in a separate '
-        'process')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument(
-        '--quick', action='store_true',
-        help='MobileNetV2 only, 128x64, batch 32, 1 step (a smoke test)')
-    parser.add_argument('--json', help='write the result rows here')
-    parser.add_argument('--worker', help=argparse.SUPPRESS)
-    parser.add_argument('--result', help=argparse.SUPPRESS)
-    parser.add_argument(
-        '--malloc-run', action='store_true', help=argparse.SUPPRESS)
+    add_worker_options(
+        parser,
+        compare_help='skip the baseline run with --malloc keep in a '
+        'separate process',
+        quick_help='MobileNetV2 only, 128x64, batch 32, 1 step (a smoke '
+        'test)')
     args = parser.parse_args(argv)
     if args.quick:
         args.backbones = ['mobilenetv2']
@@ -145,12 +149,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # -- in the worker ----------------------------------------------------------
-def keep_freed_memory() -> bool:
-    """See :func:`mmreid_rcl.utils.malloc.keep_freed_memory`."""
-    from mmreid_rcl.utils.malloc import keep_freed_memory as keep
-    return keep()
-
-
 def measure_peak(size: int, seconds: float) -> dict:
     """fp32 GFLOPS of an n x n by n x n torch.mm (median and best)."""
     import torch
@@ -189,8 +187,8 @@ def build(args, backbone: str, variant: str):
     torch.manual_seed(args.seed)
     model = MODELS.build(model_cfg)
     model.train()
-    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(
-        cfg.optim_wrapper))
+    optim_wrapper = build_optim_wrapper(model,
+                                        copy.deepcopy(cfg.optim_wrapper))
     num = args.clusters * args.per_cluster
     dim = model.head.memory.feat_dim
     gen = torch.Generator().manual_seed(args.seed)
@@ -262,8 +260,12 @@ def train_step(model, optim_wrapper, data, timers: Timers) -> dict:
         **timers.spent)
 
 
-def conv_backward_flop(grad_out_shape, x_shape, w_shape, *args,
-                       out_shape=None, **kwargs) -> int:
+def conv_backward_flop(grad_out_shape,
+                       x_shape,
+                       w_shape,
+                       *args,
+                       out_shape=None,
+                       **kwargs) -> int:
     """Flops of ``aten.convolution_backward``: the forward convolution's
     flops for each of grad_input and grad_weight that is computed.
 
@@ -329,9 +331,11 @@ def backbone_worker(args, backbone: str) -> dict:
     threads = torch.get_num_threads()
     variants = ('baseline', ) if args.malloc_run else VARIANTS
     peak = measure_peak(args.peak_size, args.peak_time)
-    print(f'  {backbone}: torch.mm peak {peak["gflops"]:.0f} GFLOPS '
-          f'(best {peak["best_gflops"]:.0f}), malloc {args.malloc}',
-          file=sys.stderr, flush=True)
+    print(
+        f'  {backbone}: torch.mm peak {peak["gflops"]:.0f} GFLOPS '
+        f'(best {peak["best_gflops"]:.0f}), malloc {args.malloc}',
+        file=sys.stderr,
+        flush=True)
     built, timers = {}, {}
     for variant in variants:
         model, optim_wrapper, path = build(args, backbone, variant)
@@ -345,8 +349,8 @@ def backbone_worker(args, backbone: str) -> dict:
     for variant in variants:
         model, optim_wrapper, _ = built[variant]
         data = make_batch(args, gen)
-        flops[variant] = count_flops(lambda: train_step(
-            model, optim_wrapper, data, timers[variant]))
+        flops[variant] = count_flops(
+            lambda: train_step(model, optim_wrapper, data, timers[variant]))
         for _ in range(max(0, args.warmup - 1)):
             train_step(model, optim_wrapper, make_batch(args, gen),
                        timers[variant])
@@ -362,10 +366,12 @@ def backbone_worker(args, backbone: str) -> dict:
             data = make_batch(args, gen)
             records[variant].append(
                 train_step(model, optim_wrapper, data, timers[variant]))
-        print(f'  {backbone}: step {i + 1} of {steps}: ' + ', '.join(
-            f'{v} {records[v][-1]["step"]:.2f} s (CPU '
-            f'{records[v][-1]["cpu"]:.2f} s)' for v in variants),
-              file=sys.stderr, flush=True)
+        print(
+            f'  {backbone}: step {i + 1} of {steps}: ' +
+            ', '.join(f'{v} {records[v][-1]["step"]:.2f} s (CPU '
+                      f'{records[v][-1]["cpu"]:.2f} s)' for v in variants),
+            file=sys.stderr,
+            flush=True)
     if args.profile and not args.malloc_run:
         profile_steps(args, backbone, built, timers, gen)
     out = dict(
@@ -430,8 +436,10 @@ def rows_of(result: dict) -> list:
     rows = []
     for label, v in (('cluster contrast', base), ('RCL', rcl)):
         s = v['seconds']
-        parts = [f'forward {s["forward"]:.2f} s (memory update '
-                 f'{1000 * s["memory_update"]:.0f} ms']
+        parts = [
+            f'forward {s["forward"]:.2f} s (memory update '
+            f'{1000 * s["memory_update"]:.0f} ms'
+        ]
         if 'saa_loss' in s:
             parts[0] += f', SAA {1000 * s["saa_loss"]:.0f} ms'
         parts[0] += ')'
@@ -463,10 +471,10 @@ def rows_of(result: dict) -> list:
             f'{extra_cpu:+.1f} %; flops {extra_flops:+.1f} %',
             target=f'<= {TARGET_EXTRA:.0f} %',
             met=bool(extra <= TARGET_EXTRA)))
-    fractions = ', '.join(
-        f'{label} {v["gflops"]:.0f} GFLOPS = '
-        f'{100 * v["gflops"] / peak["gflops"]:.0f} %'
-        for label, v in (('cluster contrast', base), ('RCL', rcl)))
+    fractions = ', '.join(f'{label} {v["gflops"]:.0f} GFLOPS = '
+                          f'{100 * v["gflops"] / peak["gflops"]:.0f} %'
+                          for label, v in (('cluster contrast', base), ('RCL',
+                                                                        rcl)))
     rows.append(
         dict(
             stage='peak fraction',
@@ -513,65 +521,25 @@ def malloc_rows(kept: dict, glibc: dict) -> list:
     ]
 
 
-def run_worker_process(argv, extra) -> dict:
-    env = dict(os.environ)
-    env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
-        result_path = f.name
-    cmd = [sys.executable, osp.abspath(__file__)] + list(argv) + extra + [
-        '--result', result_path
-    ]
-    try:
-        proc = subprocess.run(cmd, env=env)
-        if proc.returncode != 0:
-            raise SystemExit(f'bench_training: the worker {extra} failed')
-        with open(result_path) as f:
-            return json.load(f)
-    finally:
-        os.unlink(result_path)
-
-
-def without_json(argv: list) -> list:
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == '--json':
-            skip = True
-        elif not a.startswith('--json='):
-            out.append(a)
-    return out
-
-
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.worker:
-        if args.malloc == 'keep' and not keep_freed_memory():
-            raise SystemExit('bench_training: mallopt failed (--malloc keep '
-                             'needs glibc)')
-        result = backbone_worker(args, args.worker)
-        with open(args.result, 'w') as f:
-            json.dump(result, f)
+        start_worker(args, 'bench_training')
+        write_result(args.result, backbone_worker(args, args.worker))
         return
     rows = []
     for backbone in args.backbones:
         print(f'{NAMES[backbone]}:', flush=True)
-        result = run_worker_process(
-            without_json(argv), ['--worker', backbone])
+        result = run_worker_process(__file__, without_json(argv),
+                                    ['--worker', backbone])
         rows += rows_of(result)
         if args.malloc == 'glibc' and not args.no_malloc_compare:
             kept = run_worker_process(
-                without_json(argv),
+                __file__, without_json(argv),
                 ['--worker', backbone, '--malloc', 'keep', '--malloc-run'])
             rows += malloc_rows(kept, result)
-    for row in rows:
-        met = {True: 'yes', False: 'no', None: ''}[row['met']]
-        print(f'{row["figure"]}  |  {row["comparison"]}  |  '
-              f'{row["target"]}  {met}')
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(rows, f, indent=2)
+    print_rows(rows, args.json)
 
 
 if __name__ == '__main__':
