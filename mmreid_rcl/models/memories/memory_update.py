@@ -27,6 +27,31 @@ def _momentum_step(memory: torch.Tensor,
     return memory
 
 
+def _pick_per_prototype(score: torch.Tensor, labels: torch.Tensor,
+                        largest: bool = True):
+    """Per distinct label, the sample with the largest (or smallest) score.
+
+    Returns ``(rows, picks, best)``: the distinct labels (sorted), the
+    batch index of each label's pick (ties go to the first sample in batch
+    order) and the picked score.
+    """
+    rows, inverse = torch.unique(labels, return_inverse=True)
+    best = torch.full((rows.numel(), ),
+                      -float('inf') if largest else float('inf'),
+                      dtype=score.dtype,
+                      device=score.device)
+    best.scatter_reduce_(
+        0, inverse, score, reduce='amax' if largest else 'amin')
+    is_best = score == best[inverse]
+    idx = torch.arange(labels.numel(), device=labels.device)
+    picks = torch.full((rows.numel(), ),
+                       labels.numel(),
+                       dtype=torch.long,
+                       device=labels.device)
+    picks.scatter_reduce_(0, inverse[is_best], idx[is_best], reduce='amin')
+    return rows, picks, best
+
+
 class BaseMemoryUpdate:
     """Interface of a memory update rule."""
 
@@ -74,18 +99,8 @@ class HardMemoryUpdate(BaseMemoryUpdate):
         if labels.numel() == 0:
             return memory.clone()
         sims = (feats * memory[labels]).sum(dim=1)
-        rows, inverse = torch.unique(labels, return_inverse=True)
-        lowest = torch.full((rows.numel(), ), float('inf'),
-                            dtype=sims.dtype, device=sims.device)
-        lowest.scatter_reduce_(0, inverse, sims, reduce='amin')
-        is_hard = sims == lowest[inverse]
-        # On ties keep the first sample of the prototype in batch order.
-        idx = torch.arange(labels.numel(), device=labels.device)
-        first = torch.full((rows.numel(), ), labels.numel(),
-                           dtype=torch.long, device=labels.device)
-        first.scatter_reduce_(0, inverse[is_hard], idx[is_hard],
-                              reduce='amin')
-        return _momentum_step(memory, rows, feats[first], momentum)
+        rows, picks, _ = _pick_per_prototype(sims, labels, largest=False)
+        return _momentum_step(memory, rows, feats[picks], momentum)
 
 
 @TASK_UTILS.register_module()
@@ -110,21 +125,8 @@ class CentralMemoryUpdate(BaseMemoryUpdate):
         others = same.sum(dim=1)
         sims = (feats @ feats.t()).masked_fill(~same, 0.0)
         score = sims.sum(dim=1) / others.clamp(min=1).to(sims.dtype)
-        rows, inverse = torch.unique(labels, return_inverse=True)
-        best = torch.full((rows.numel(), ),
-                          -float('inf'),
-                          dtype=score.dtype,
-                          device=score.device)
-        best.scatter_reduce_(0, inverse, score, reduce='amax')
-        is_best = score == best[inverse]
-        idx = torch.arange(labels.numel(), device=labels.device)
-        first = torch.full((rows.numel(), ),
-                           labels.numel(),
-                           dtype=torch.long,
-                           device=labels.device)
-        first.scatter_reduce_(0, inverse[is_best], idx[is_best],
-                              reduce='amin')
-        return _momentum_step(memory, rows, feats[first], momentum)
+        rows, picks, _ = _pick_per_prototype(score, labels)
+        return _momentum_step(memory, rows, feats[picks], momentum)
 
 
 @TASK_UTILS.register_module()
@@ -154,21 +156,8 @@ class HPSMemoryUpdate(BaseMemoryUpdate):
         eligible = weights >= floors
         score = torch.where(eligible, dispersion,
                             torch.full_like(dispersion, -float('inf')))
-        rows, inverse = torch.unique(labels, return_inverse=True)
-        best = torch.full((rows.numel(), ),
-                          -float('inf'),
-                          dtype=score.dtype,
-                          device=score.device)
-        best.scatter_reduce_(0, inverse, score, reduce='amax')
+        rows, picks, best = _pick_per_prototype(score, labels)
         if bool(torch.isinf(best).any()):
             raise RuntimeError('HPS found a prototype with no sample at or '
                                'above its attention floor')
-        is_best = (score == best[inverse]) & eligible
-        idx = torch.arange(labels.numel(), device=labels.device)
-        first = torch.full((rows.numel(), ),
-                           labels.numel(),
-                           dtype=torch.long,
-                           device=labels.device)
-        first.scatter_reduce_(0, inverse[is_best], idx[is_best],
-                              reduce='amin')
-        return _momentum_step(memory, rows, feats[first], momentum)
+        return _momentum_step(memory, rows, feats[picks], momentum)
