@@ -1,37 +1,21 @@
-import importlib.util
 import os.path as osp
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tool_utils import load_tool, tiny_model
 
 from mmreid_rcl.apis import ReIDInferencer, resolve_image_inputs
-
-TESTS = Path(__file__).resolve().parents[1]
-SCRIPT = TESTS.parent / 'tools' / 'extract_features.py'
-
-
-def load_module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
 def tool():
-    return load_module('extract_features', SCRIPT)
+    return load_tool('extract_features.py')
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    tiny = load_module('tiny_reid', TESTS / 'test_apis' / 'tiny_reid.py')
     root = tmp_path_factory.mktemp('extract')
-    data_root = tiny.write_market_folder(str(root / 'data'), num_ids=4)
-    cfg = tiny.tiny_config(data_root)
-    config = tiny.write_config(cfg, root / 'tiny_cfg.py')
-    checkpoint = str(root / 'model.pth')
-    tiny.make_checkpoint(cfg, checkpoint, seed=3)
+    config, checkpoint, data_root = tiny_model(root, num_ids=4, seed=3)
     return dict(
         config=config,
         checkpoint=checkpoint,

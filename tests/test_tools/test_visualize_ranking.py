@@ -1,21 +1,10 @@
-import importlib.util
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from tool_utils import load_tool, tiny_model
 
 from mmreid_rcl.apis import ReIDInferencer, save_features
-
-TESTS = Path(__file__).resolve().parents[1]
-SCRIPT = TESTS.parent / 'tools' / 'visualize_ranking.py'
-
-
-def load_module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def slow_ap_and_first(distmat, q_pids, g_pids, q_cams, g_cams):
@@ -37,19 +26,13 @@ def slow_ap_and_first(distmat, q_pids, g_pids, q_cams, g_cams):
 
 @pytest.fixture(scope='module')
 def tool():
-    return load_module('visualize_ranking', SCRIPT)
+    return load_tool('visualize_ranking.py')
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    tiny = load_module('tiny_reid', TESTS / 'test_apis' / 'tiny_reid.py')
     root = tmp_path_factory.mktemp('vis')
-    data_root = tiny.write_market_folder(
-        str(root / 'data'), num_ids=5, images_per_cam=2)
-    cfg = tiny.tiny_config(data_root)
-    config = tiny.write_config(cfg, root / 'tiny_cfg.py')
-    checkpoint = str(root / 'model.pth')
-    tiny.make_checkpoint(cfg, checkpoint, seed=5)
+    config, checkpoint, data_root = tiny_model(root, num_ids=5, seed=5)
     inferencer = ReIDInferencer(config, checkpoint)
     samples = inferencer.load_split('test')
     feats = inferencer.extract(samples['filenames'])
