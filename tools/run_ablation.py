@@ -7,8 +7,9 @@ Runs, in an order that gives a usable table early: baseline and full RCL
 with seeds 0, 1, 2 (their test mAP moves by 1-2 points from run to run),
 then +CSA, +HPS, the hard update, full RCL with the HPS floor at 1/n
 (rcl_floor1), the central update (the most typical in-batch sample
-moves its prototype) and baseline / full RCL with 8-member sets
-(baseline_k8, rcl_k8), with seed 0. A finished run leaves its
+moves its prototype), baseline / full RCL with 8-member sets
+(baseline_k8, rcl_k8) and full RCL with 4 epochs of the mean update before
+HPS (rcl_warmup4), with seed 0. A finished run leaves its
 summary in ``--results-dir`` (kept with the project, so finished runs
 survive a fresh checkout) and is skipped; an interrupted one is resumed
 from the latest checkpoint of its work dir. The table (mean and spread
@@ -52,12 +53,15 @@ ABLATIONS = {
      'configs/rcl/ablation/baseline_k8_mobilenetv2_cpu_cuhk03.py'),
     'rcl_k8': ('full RCL, P x K = 8 x 8',
                'configs/rcl/ablation/rcl_k8_mobilenetv2_cpu_cuhk03.py'),
+    'rcl_warmup4':
+    ('full RCL, mean update for 4 epochs, then HPS',
+     'configs/rcl/ablation/rcl_warmup4_mobilenetv2_cpu_cuhk03.py'),
 }
 
 
 MAIN = ('baseline', 'rcl')
 OTHERS = ('csa', 'hps', 'hard', 'rcl_floor1', 'central', 'baseline_k8',
-          'rcl_k8')
+          'rcl_k8', 'rcl_warmup4')
 
 
 def plan(main_seeds, other_seeds, only):

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from mmreid_rcl.models.memories import (CentralMemoryUpdate, ClusterMemory,
                                         HardMemoryUpdate, MeanMemoryUpdate,
-                                        MeanPrototypeInit)
+                                        MeanPrototypeInit, WarmupMemoryUpdate)
 from mmreid_rcl.registry import MODELS
 
 
@@ -137,6 +137,51 @@ def test_updates_by_hand():
     out = HardMemoryUpdate()(memory, feats, labels, 0.5)
     torch.testing.assert_close(
         out[0], torch.tensor([2**-0.5, 2**-0.5]), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_warmup_update_switches_rule_at_its_epoch(seed):
+    memory, feats, labels = _random_problem(seed)
+    rule = WarmupMemoryUpdate(
+        rule=dict(type='HardMemoryUpdate'), epochs=2)
+    for epoch in (0, 1):
+        torch.testing.assert_close(
+            rule(memory, feats, labels, 0.3, epoch=epoch),
+            _ref_mean_update(memory, feats, labels, 0.3))
+    for epoch in (2, 7):
+        torch.testing.assert_close(
+            rule(memory, feats, labels, 0.3, epoch=epoch),
+            _ref_hard_update(memory, feats, labels, 0.3))
+    # Through the memory: plain values (the epoch) pass, tensors too.
+    mem = ClusterMemory(
+        feat_dim=16,
+        momentum=0.3,
+        update=dict(
+            type='WarmupMemoryUpdate',
+            epochs=1,
+            rule=dict(type='CentralMemoryUpdate'),
+            warmup_rule=dict(type='HardMemoryUpdate')))
+    mem.prototypes = memory.clone()
+    mem.update(feats, labels, epoch=0, unused=torch.zeros(labels.numel()))
+    torch.testing.assert_close(mem.prototypes,
+                               _ref_hard_update(memory, feats, labels, 0.3))
+    mem.prototypes = memory.clone()
+    mem.update(feats, labels, epoch=1)
+    torch.testing.assert_close(
+        mem.prototypes, _ref_central_update(memory, feats, labels, 0.3))
+
+
+def test_warmup_update_errors():
+    rule = WarmupMemoryUpdate(rule=dict(type='HardMemoryUpdate'), epochs=1)
+    memory, feats, labels = _random_problem(0)
+    with pytest.raises(ValueError, match='needs the epoch'):
+        rule(memory, feats, labels, 0.1)
+    for bad in (-1, 1.5):
+        with pytest.raises(ValueError, match='epochs must be'):
+            WarmupMemoryUpdate(rule=dict(type='HardMemoryUpdate'),
+                               epochs=bad)
+    assert 'MeanMemoryUpdate for 1 epochs, then HardMemoryUpdate' in repr(
+        rule)
 
 
 def test_mean_prototype_init_by_hand_and_errors():

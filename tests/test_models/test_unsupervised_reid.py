@@ -72,6 +72,34 @@ def test_loss_reads_pseudo_labels_by_sample_idx():
         model.batch_pseudo_labels(_samples([6]))
 
 
+def test_loss_hands_the_clustering_epoch_to_the_update_rule():
+    """A warm-up rule (mean for 2 epochs, then hard) sees the epoch the
+    model's clustering was made for."""
+    model = _model(head=dict(
+        type='ClusterContrastHead',
+        memory=dict(
+            type='ClusterMemory',
+            feat_dim=1280,
+            momentum=0.5,
+            update=dict(
+                type='WarmupMemoryUpdate',
+                epochs=2,
+                rule=dict(type='HardMemoryUpdate')))))
+    model.eval()  # fixed BatchNorm statistics: the same features twice
+    x = torch.randn(4, 3, 64, 32)
+    with torch.no_grad():
+        feats = model.extract_feat(x)
+    from mmreid_rcl.models.memories import (HardMemoryUpdate,
+                                            MeanMemoryUpdate)
+    labels = torch.tensor([0, 0, 1, 1])
+    for epoch, rule in ((1, MeanMemoryUpdate()), (2, HardMemoryUpdate())):
+        model.set_clusters(feats, labels, epoch=epoch)
+        before = model.head.memory.prototypes.clone()
+        model(x, _samples([0, 1, 2, 3]), mode='loss')
+        torch.testing.assert_close(model.head.memory.prototypes,
+                                   rule(before, feats, labels, 0.5))
+
+
 def test_checkpoint_of_a_clustered_model_loads_into_a_fresh_one():
     model = _model()
     feats = torch.nn.functional.normalize(torch.randn(5, 1280), dim=1)

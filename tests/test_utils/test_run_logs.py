@@ -60,7 +60,8 @@ def test_ablation_plan_and_report(tmp_path):
                         ('rcl', 1), ('baseline', 2), ('rcl', 2)]
     assert runs[6:] == [('csa', 0), ('hps', 0), ('hard', 0),
                         ('rcl_floor1', 0), ('central', 0),
-                        ('baseline_k8', 0), ('rcl_k8', 0)]
+                        ('baseline_k8', 0), ('rcl_k8', 0),
+                        ('rcl_warmup4', 0)]
     assert run_ablation.plan([0, 1], [0], ['central', 'rcl']) == [
         ('rcl', 0), ('rcl', 1), ('central', 0)]
     for name, (_, config) in run_ablation.ABLATIONS.items():

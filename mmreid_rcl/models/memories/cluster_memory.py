@@ -94,18 +94,24 @@ class ClusterMemory(nn.Module):
         Args:
             feats (Tensor): (B, D) normalised features (detached inside).
             labels (Tensor): (B, ) pseudo labels.
-            **kwargs: extra per-sample tensors an update rule reads (e.g.
-                attention weights), gathered across ranks like ``feats``.
+            **kwargs: what an update rule reads besides: per-sample
+                tensors (e.g. attention weights), gathered across ranks like
+                ``feats``, and plain values (e.g. ``epoch``), passed as they
+                are.
         """
         feats = feats.detach()
-        extra = {k: v.detach() for k, v in kwargs.items()}
+        tensors = {
+            k: v.detach()
+            for k, v in kwargs.items() if isinstance(v, torch.Tensor)
+        }
         if self.gather and get_world_size() > 1:
             feats = torch.cat(all_gather(feats), dim=0)
             labels = torch.cat(all_gather(labels), dim=0)
-            extra = {
+            tensors = {
                 k: torch.cat(all_gather(v), dim=0)
-                for k, v in extra.items()
+                for k, v in tensors.items()
             }
+        extra = dict(kwargs, **tensors)
         new = self.updater(self.prototypes, feats.to(self.prototypes.dtype),
                            labels, self.momentum, **extra)
         # A new tensor, not an in-place write: autograd may still hold the

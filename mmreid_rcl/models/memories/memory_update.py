@@ -161,3 +161,46 @@ class HPSMemoryUpdate(BaseMemoryUpdate):
             raise RuntimeError('HPS found a prototype with no sample at or '
                                'above its attention floor')
         return _momentum_step(memory, rows, feats[picks], momentum)
+
+
+@TASK_UTILS.register_module()
+class WarmupMemoryUpdate(BaseMemoryUpdate):
+    """One rule for the first epochs, another after them.
+
+    E.g. the mean update while the aggregator is still learning, then HPS::
+
+        update=dict(type='WarmupMemoryUpdate', epochs=4,
+                    rule=dict(type='HPSMemoryUpdate'))
+
+    Args:
+        rule (dict): the update rule from epoch ``epochs`` on.
+        epochs (int): how many epochs (counted from 0, the epoch the
+            clustering was made for) use ``warmup_rule``.
+        warmup_rule (dict): the rule of the first ``epochs`` epochs.
+            Defaults to ``MeanMemoryUpdate``.
+    """
+
+    def __init__(self,
+                 rule: dict,
+                 epochs: int,
+                 warmup_rule: dict = dict(type='MeanMemoryUpdate')) -> None:
+        if int(epochs) != epochs or epochs < 0:
+            raise ValueError('WarmupMemoryUpdate: epochs must be an integer '
+                             f'>= 0, got {epochs!r}')
+        self.epochs = int(epochs)
+        self.rule = TASK_UTILS.build(rule) if isinstance(rule, dict) else rule
+        self.warmup_rule = TASK_UTILS.build(warmup_rule) if isinstance(
+            warmup_rule, dict) else warmup_rule
+
+    def __call__(self, memory, feats, labels, momentum, epoch=None,
+                 **kwargs):
+        if epoch is None:
+            raise ValueError(
+                'WarmupMemoryUpdate needs the epoch: the model passes it '
+                '(UnsupervisedReID.loss) to ClusterMemory.update')
+        chosen = self.warmup_rule if epoch < self.epochs else self.rule
+        return chosen(memory, feats, labels, momentum, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}({type(self.warmup_rule).__name__} '
+                f'for {self.epochs} epochs, then {type(self.rule).__name__})')

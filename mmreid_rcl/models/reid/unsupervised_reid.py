@@ -142,11 +142,13 @@ class UnsupervisedReID(BaseModel):
              data_samples: List[ReIDDataSample]) -> Dict[str, torch.Tensor]:
         feats = self.extract_feat(inputs)
         labels = self.batch_pseudo_labels(data_samples)
+        # The epoch of the clustering, for update rules that change with it.
+        epoch = int(self.cluster_epoch)
         if self.aggregator is None:
-            return self.head.loss(feats, labels)
+            return self.head.loss(feats, labels, epoch=epoch)
         # The set loss reads the memory before the head's update moves it.
         saa_losses, per_sample = self.saa_loss(feats, labels)
-        losses = self.head.loss(feats, labels, **per_sample)
+        losses = self.head.loss(feats, labels, epoch=epoch, **per_sample)
         losses.update(saa_losses)
         return losses
 
