@@ -1,7 +1,10 @@
 """Every ablation config trains for a few iterations on tiny data."""
 import glob
+import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from e2e_utils import make_tiny_dataset
 from mmengine.config import Config
@@ -87,3 +90,30 @@ def test_ablation_config_trains(path, tiny_root, tmp_path,
     # The run's validation after its last epoch reached the scalar logs.
     summary = epoch_summary(str(tmp_path))
     assert 0.0 <= summary['epochs'][-1]['mAP'] <= 100.0
+
+
+def test_hps_diagnostics_runs_on_a_trained_rcl(tiny_root, tmp_path,
+                                               imagenet_checkpoint):
+    """tools/analysis/hps_diagnostics.py end to end on a tiny RCL run."""
+    path = str(REPO / 'configs' / 'rcl' / 'ablation' /
+               'rcl_mobilenetv2_cpu_cuhk03.py')
+    cfg = _shrink(
+        Config.fromfile(path), tiny_root, str(tmp_path), imagenet_checkpoint)
+    register_all_modules()
+    Runner.from_cfg(cfg).train()
+    sys.path.insert(0, str(REPO / 'tools' / 'analysis'))
+    import hps_diagnostics
+    out = tmp_path / 'diag.json'
+    hps_diagnostics.main([
+        str(tmp_path / Path(path).name),
+        str(tmp_path / 'epoch_1.pth'), '--use-saved-labels', '--k', '2',
+        '--sets-per-cluster', '3', '--json', str(out)
+    ])
+    result = json.loads(out.read_text())
+    # 3 sets of every cluster with at least 2 members.
+    assert result['num_sets'] > 0 and result['num_sets'] % 3 == 0
+    for key in ('trained', 'plain_mean', 'reference'):
+        assert np.isfinite(result['set_loss'][key])
+        assert result['set_loss'][key] > 0
+    rates = result['pick_impostor_rate']
+    assert 0.0 <= rates['hps'] <= 1.0 and 0.0 <= rates['central'] <= 1.0

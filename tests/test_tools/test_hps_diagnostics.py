@@ -112,3 +112,22 @@ def test_similarity_weights_match_loops(diag):
     x = np.stack([a, a, a, np.array([0, 1.0, 0])])[None]
     w = diag.similarity_weights(x, temperature=0.1)[0]
     assert w[3] < w[0] and np.isclose(w.sum(), 1)
+
+
+def test_set_loss_matches_torch_cross_entropy_and_hand(diag):
+    import torch
+    rng = np.random.default_rng(2)
+    agg = rng.normal(size=(6, 8))
+    agg /= np.linalg.norm(agg, axis=1, keepdims=True)
+    protos = rng.normal(size=(5, 8))
+    protos /= np.linalg.norm(protos, axis=1, keepdims=True)
+    targets = rng.integers(0, 5, size=6)
+    ref = torch.nn.functional.cross_entropy(
+        torch.from_numpy(agg @ protos.T / 0.05), torch.from_numpy(targets))
+    assert diag.set_loss(agg, protos, targets, 0.05) == pytest.approx(
+        float(ref))
+    # Two orthogonal prototypes, the aggregate on the first, T = 1:
+    # -log(e / (e + 1)).
+    loss = diag.set_loss(np.array([[1.0, 0.0]]), np.eye(2), np.array([0]),
+                         1.0)
+    assert loss == pytest.approx(-np.log(np.e / (np.e + 1)))

@@ -28,6 +28,11 @@ and how well the attention weight separates impostors from genuine members
 share of members below the floor, and the mean normalised entropy of a
 set's weights, 1 for uniform weights). The figures show whether the
 attention has learnt to mark mislabelled samples, which HPS relies on.
+
+It also prints the SAA loss of the drawn sets (their aggregates against the
+memory) for the trained aggregate, the plain mean of the members and the
+reference-weighted mean: whether training taught the aggregator anything a
+mean does not already do.
 """
 import argparse
 import json
@@ -167,6 +172,24 @@ def similarity_weights(x: np.ndarray, temperature: float) -> np.ndarray:
     return received / received.sum(1, keepdims=True)
 
 
+def set_loss(aggregates: np.ndarray, prototypes: np.ndarray,
+             targets: np.ndarray, temperature: float) -> float:
+    """Mean cross-entropy of ``softmax(a M^T / T)`` at each set's cluster:
+    the SAA loss of the sets, for any way of aggregating them.
+
+    Args:
+        aggregates (ndarray): (S, D) normalised set aggregates.
+        prototypes (ndarray): (C, D) the memory.
+        targets (ndarray): (S, ) each set's cluster.
+        temperature (float): the memory's temperature.
+    """
+    logits = aggregates.astype(np.float64) @ prototypes.T.astype(
+        np.float64) / temperature
+    logits -= logits.max(1, keepdims=True)
+    log_prob = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    return float(-log_prob[np.arange(len(targets)), targets].mean())
+
+
 def draw_sets(labels: np.ndarray, k: int, sets_per_cluster: int,
               seed: int) -> np.ndarray:
     """(S, k) sample indices: random k-member sets of each cluster with at
@@ -277,6 +300,16 @@ def main(argv=None):
     ref_disp = 1 - np.einsum('skd,sd->sk', xs, ref_agg)
     ref_rates = pick_rates(ref_w, ref_disp, proto_sims.numpy(), imp, floor,
                            mutual)
+    memory = model.head.memory
+    protos_all = memory.prototypes.numpy()
+    targets = labels[sets[:, 0]]
+    plain = xs.mean(1)
+    plain /= np.linalg.norm(plain, axis=1, keepdims=True)
+    losses = {
+        name: set_loss(agg, protos_all, targets, memory.temperature)
+        for name, agg in (('trained', out['aggregate'].numpy()),
+                          ('plain_mean', plain), ('reference', ref_agg))
+    }
     result = dict(
         config=args.config,
         checkpoint=args.checkpoint,
@@ -290,6 +323,7 @@ def main(argv=None):
         weight_min_max_ratio=float(
             (weights.min(1) / weights.max(1)).mean()),
         pick_impostor_rate=rates,
+        set_loss=losses,
         reference=dict(
             temperature=args.reference_temperature,
             weight_auc_genuine_over_impostor=roc_auc(ref_w, ~imp),
@@ -305,6 +339,9 @@ def main(argv=None):
     print(f'similarity-only reference weights (T = '
           f'{args.reference_temperature}): AUC genuine > impostor '
           f'{result["reference"]["weight_auc_genuine_over_impostor"]:.3f}')
+    print(f'SAA loss of the sets against the memory: trained aggregate '
+          f'{losses["trained"]:.3f}, plain mean {losses["plain_mean"]:.3f}, '
+          f'reference-weighted mean {losses["reference"]:.3f}')
     print('| rule | picked sample is an impostor | with the reference '
           'weights |\n| --- | --- | --- |')
     for key, name in (('any', 'any member (mean update)'),
