@@ -112,7 +112,8 @@ def test_hps_diagnostics_runs_on_a_trained_rcl(tiny_root, tmp_path,
     result = json.loads(out.read_text())
     # 3 sets of every cluster with at least 2 members.
     assert result['num_sets'] > 0 and result['num_sets'] % 3 == 0
-    for key in ('trained', 'plain_mean', 'reference'):
+    for key in ('trained', 'trained_weights_on_inputs', 'plain_mean',
+                'reference'):
         assert np.isfinite(result['set_loss'][key])
         assert result['set_loss'][key] > 0
     rates = result['pick_impostor_rate']

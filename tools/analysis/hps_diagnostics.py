@@ -30,9 +30,11 @@ set's weights, 1 for uniform weights). The figures show whether the
 attention has learnt to mark mislabelled samples, which HPS relies on.
 
 It also prints the SAA loss of the drawn sets (their aggregates against the
-memory) for the trained aggregate, the plain mean of the members and the
+memory) for the trained aggregate, the trained weights applied to the
+members' own (unrefined) features, the plain mean of the members and the
 reference-weighted mean: whether training taught the aggregator anything a
-mean does not already do.
+mean does not already do, and whether the weights or the residual
+refinement make the difference.
 """
 import argparse
 import json
@@ -305,9 +307,14 @@ def main(argv=None):
     targets = labels[sets[:, 0]]
     plain = xs.mean(1)
     plain /= np.linalg.norm(plain, axis=1, keepdims=True)
+    # The trained weights on the members' own features (no refinement):
+    # separates what the weights do from what the residual branch does.
+    weighted = (weights[..., None] * xs).sum(1)
+    weighted /= np.linalg.norm(weighted, axis=1, keepdims=True)
     losses = {
         name: set_loss(agg, protos_all, targets, memory.temperature)
         for name, agg in (('trained', out['aggregate'].numpy()),
+                          ('trained_weights_on_inputs', weighted),
                           ('plain_mean', plain), ('reference', ref_agg))
     }
     result = dict(
@@ -340,8 +347,10 @@ def main(argv=None):
           f'{args.reference_temperature}): AUC genuine > impostor '
           f'{result["reference"]["weight_auc_genuine_over_impostor"]:.3f}')
     print(f'SAA loss of the sets against the memory: trained aggregate '
-          f'{losses["trained"]:.3f}, plain mean {losses["plain_mean"]:.3f}, '
-          f'reference-weighted mean {losses["reference"]:.3f}')
+          f'{losses["trained"]:.3f}, trained weights on the unrefined '
+          f'members {losses["trained_weights_on_inputs"]:.3f}, plain mean '
+          f'{losses["plain_mean"]:.3f}, reference-weighted mean '
+          f'{losses["reference"]:.3f}')
     print('| rule | picked sample is an impostor | with the reference '
           'weights |\n| --- | --- | --- |')
     for key, name in (('any', 'any member (mean update)'),
