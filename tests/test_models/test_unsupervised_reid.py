@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from mmreid_rcl.models.memories import HardMemoryUpdate, MeanMemoryUpdate
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
 from mmreid_rcl.utils import register_all_modules
@@ -89,8 +90,6 @@ def test_loss_hands_the_clustering_epoch_to_the_update_rule():
     x = torch.randn(4, 3, 64, 32)
     with torch.no_grad():
         feats = model.extract_feat(x)
-    from mmreid_rcl.models.memories import (HardMemoryUpdate,
-                                            MeanMemoryUpdate)
     labels = torch.tensor([0, 0, 1, 1])
     for epoch, rule in ((1, MeanMemoryUpdate()), (2, HardMemoryUpdate())):
         model.set_clusters(feats, labels, epoch=epoch)
