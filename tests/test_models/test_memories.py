@@ -176,7 +176,7 @@ def test_warmup_update_errors():
     memory, feats, labels = _random_problem(0)
     with pytest.raises(ValueError, match='needs the epoch'):
         rule(memory, feats, labels, 0.1)
-    for bad in (-1, 1.5):
+    for bad in (-1, 1.5, 'four', True, None):
         with pytest.raises(ValueError, match='epochs must be'):
             WarmupMemoryUpdate(rule=dict(type='HardMemoryUpdate'),
                                epochs=bad)

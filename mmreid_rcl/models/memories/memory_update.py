@@ -184,9 +184,11 @@ class WarmupMemoryUpdate(BaseMemoryUpdate):
                  rule: dict,
                  epochs: int,
                  warmup_rule: dict = dict(type='MeanMemoryUpdate')) -> None:
-        if int(epochs) != epochs or epochs < 0:
-            raise ValueError('WarmupMemoryUpdate: epochs must be an integer '
-                             f'>= 0, got {epochs!r}')
+        if isinstance(epochs, bool) or not isinstance(epochs, int) \
+                or epochs < 0:
+            raise ValueError('WarmupMemoryUpdate: epochs (memory.update.'
+                             f'epochs) must be an integer >= 0, got '
+                             f'{epochs!r}')
         self.epochs = int(epochs)
         self.rule = TASK_UTILS.build(rule) if isinstance(rule, dict) else rule
         self.warmup_rule = TASK_UTILS.build(warmup_rule) if isinstance(
