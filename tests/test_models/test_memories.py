@@ -177,7 +177,7 @@ def test_warmup_update_errors():
     with pytest.raises(ValueError, match='needs the epoch'):
         rule(memory, feats, labels, 0.1)
     for bad in (-1, 1.5, 'four', True, None):
-        with pytest.raises(ValueError, match='epochs must be'):
+        with pytest.raises(ValueError, match=r'epochs\) must be an integer'):
             WarmupMemoryUpdate(rule=dict(type='HardMemoryUpdate'),
                                epochs=bad)
     assert 'MeanMemoryUpdate for 1 epochs, then HardMemoryUpdate' in repr(
