@@ -174,22 +174,20 @@ def similarity_weights(x: np.ndarray, temperature: float) -> np.ndarray:
     return received / received.sum(1, keepdims=True)
 
 
-def set_loss(aggregates: np.ndarray, prototypes: np.ndarray,
-             targets: np.ndarray, temperature: float) -> float:
-    """Mean cross-entropy of ``softmax(a M^T / T)`` at each set's cluster:
-    the SAA loss of the sets, for any way of aggregating them.
+def set_loss(memory, aggregates: np.ndarray, targets: np.ndarray) -> float:
+    """The SAA loss of sets, for any way of aggregating them: the mean
+    cross-entropy of the memory's logits of each aggregate at its set's
+    cluster.
 
     Args:
+        memory (ClusterMemory): the trained model's memory.
         aggregates (ndarray): (S, D) normalised set aggregates.
-        prototypes (ndarray): (C, D) the memory.
         targets (ndarray): (S, ) each set's cluster.
-        temperature (float): the memory's temperature.
     """
-    logits = aggregates.astype(np.float64) @ prototypes.T.astype(
-        np.float64) / temperature
-    logits -= logits.max(1, keepdims=True)
-    log_prob = logits - np.log(np.exp(logits).sum(1, keepdims=True))
-    return float(-log_prob[np.arange(len(targets)), targets].mean())
+    logits = memory.logits(
+        torch.as_tensor(aggregates, dtype=memory.prototypes.dtype))
+    return float(
+        torch.nn.functional.cross_entropy(logits, torch.as_tensor(targets)))
 
 
 def draw_sets(labels: np.ndarray, k: int, sets_per_cluster: int,
@@ -302,8 +300,6 @@ def main(argv=None):
     ref_disp = 1 - np.einsum('skd,sd->sk', xs, ref_agg)
     ref_rates = pick_rates(ref_w, ref_disp, proto_sims.numpy(), imp, floor,
                            mutual)
-    memory = model.head.memory
-    protos_all = memory.prototypes.numpy()
     targets = labels[sets[:, 0]]
     plain = xs.mean(1)
     plain /= np.linalg.norm(plain, axis=1, keepdims=True)
@@ -312,7 +308,7 @@ def main(argv=None):
     weighted = (weights[..., None] * xs).sum(1)
     weighted /= np.linalg.norm(weighted, axis=1, keepdims=True)
     losses = {
-        name: set_loss(agg, protos_all, targets, memory.temperature)
+        name: set_loss(model.head.memory, agg, targets)
         for name, agg in (('trained', out['aggregate'].numpy()),
                           ('trained_weights_on_inputs', weighted),
                           ('plain_mean', plain), ('reference', ref_agg))
