@@ -61,9 +61,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'aside')
     parser.add_argument(
         '--config', help='another demo config (default: the demo recipe)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        help='random seed of the run (default: the config\'s)')
+    parser.add_argument(
+        '--deterministic',
+        action='store_true',
+        help='deterministic algorithms only: two runs with one seed then '
+        'give the same pseudo labels and metrics')
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error('--epochs must be >= 1')
+    if args.seed is not None and args.seed < 0:
+        parser.error('--seed must be >= 0')
     return args
 
 
@@ -84,6 +95,10 @@ def build_config(args: argparse.Namespace) -> Config:
             cfg[key].dataset.data_root = data_root
     if args.epochs is not None:
         cfg.train_cfg.max_epochs = args.epochs
+    if args.seed is not None:
+        cfg.randomness.seed = args.seed
+    if args.deterministic:
+        cfg.randomness.deterministic = True
     default = DEFAULT_WORK_DIR + ('_quick' if args.quick else '')
     cfg.work_dir = osp.abspath(args.work_dir or in_project(default))
     cfg.data_root = data_root

@@ -11,6 +11,9 @@ default_hooks = dict(
         save_best='reid/mAP',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # The model's random draws re-derived from (seed, iteration) at every
+    # step, so that a resumed run continues with the same draws.
+    iteration_seed=dict(type='IterationSeedHook'),
 )
 
 env_cfg = dict(

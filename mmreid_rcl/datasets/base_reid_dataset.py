@@ -9,6 +9,8 @@ import numpy as np
 from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.logging import print_log
 
+from .samplers.seeded_draws import seeded_global_rngs
+
 SPLITS = ('train', 'query', 'gallery', 'test')
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
                   '.tiff', '.webp')
@@ -329,8 +331,17 @@ class BaseReIDDataset(BaseDataset):
         by a random other one (drawn with the global RNG), which would break
         the identities x instances structure of a batch. A re-ID pipeline
         has no reason to drop a sample, so this is an error naming the image.
+
+        An index that carries a draw seed (:class:`DrawIndex`, yielded by
+        the identity sampler) runs the pipeline with the global RNGs seeded
+        from it, so its random transforms are reproducible.
         """
-        data = super().prepare_data(idx)
+        draw_seed = getattr(idx, 'draw_seed', None)
+        if draw_seed is None:
+            data = super().prepare_data(idx)
+        else:
+            with seeded_global_rngs(draw_seed):
+                data = super().prepare_data(int(idx))
         if data is None:
             info = self.get_data_info(idx)
             raise RuntimeError(

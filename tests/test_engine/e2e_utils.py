@@ -30,8 +30,8 @@ def tiny_config(data_root: str, work_dir: str, max_epochs: int = 2,
     Args:
         checkpoint_iters (int): save every this many iterations (0: only
             at the end of each epoch).
-        augment (bool): random flips/crops (off for bit-exact comparisons,
-            as augmentation draws from the process-global RNG).
+        augment (bool): random flips, crops and erasing (drawn from seeds
+            the identity sampler derives from seed, epoch and position).
     """
     test_pipeline = [
         dict(type='LoadReIDImage'),
@@ -44,6 +44,7 @@ def tiny_config(data_root: str, work_dir: str, max_epochs: int = 2,
         train_pipeline[2:2] = [
             dict(type='RandomFlip', prob=0.5, direction='horizontal'),
             dict(type='RandomPadCrop', padding=4),
+            dict(type='RandomErasing', prob=0.5),
         ]
     dataset = dict(type='Market1501Dataset', data_root=data_root)
     loader = dict(num_workers=0, persistent_workers=False)
@@ -110,7 +111,8 @@ def tiny_config(data_root: str, work_dir: str, max_epochs: int = 2,
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=1),
             checkpoint=checkpoint,
-            sampler_seed=dict(type='DistSamplerSeedHook')),
+            sampler_seed=dict(type='DistSamplerSeedHook'),
+            iteration_seed=dict(type='IterationSeedHook')),
         env_cfg=dict(dist_cfg=dict(backend='auto')),
         log_level='WARNING',
     )

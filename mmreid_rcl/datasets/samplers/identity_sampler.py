@@ -7,6 +7,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from mmreid_rcl.registry import DATA_SAMPLERS
+from .seeded_draws import DrawIndex, draw_seeds
 
 _LabelsLike = Union[np.ndarray, torch.Tensor, Sequence[int]]
 
@@ -48,7 +49,9 @@ class IdentitySampler(Sampler):
     the epoch length when it starts.
 
     Determinism and distribution. All randomness comes from a NumPy
-    generator seeded with ``seed + epoch`` (never the global RNG). Every rank
+    generator seeded with ``seed + epoch`` (never the global RNG), and
+    with ``seeded_draws`` each yielded index carries the seed of its
+    sample's augmentation (see :mod:`.seeded_draws`). Every rank
     draws the same global stream of ``num_iters * world_size`` batches and
     rank ``r`` keeps batches ``r, r + W, r + 2W, ...``, so the ranks' shares
     are disjoint and together form the global stream.
@@ -77,6 +80,13 @@ class IdentitySampler(Sampler):
             :func:`mmengine.dist.get_dist_info`. Defaults to None.
         world_size (int, optional): Number of processes; None asks
             :func:`mmengine.dist.get_dist_info`. Defaults to None.
+        seeded_draws (bool): Yield :class:`DrawIndex` values, so that the
+            random transforms of each sample draw from a seed derived from
+            (seed, epoch, position in the epoch's stream): augmentation is
+            then the same in every run with this seed, with any number of
+            workers and after a resume inside an epoch. False yields plain
+            ints and the transforms draw from the process-wide RNGs.
+            Defaults to True.
     """
 
     def __init__(self,
@@ -89,7 +99,8 @@ class IdentitySampler(Sampler):
                  labels: Optional[_LabelsLike] = None,
                  label_key: Optional[str] = None,
                  rank: Optional[int] = None,
-                 world_size: Optional[int] = None) -> None:
+                 world_size: Optional[int] = None,
+                 seeded_draws: bool = True) -> None:
         _check_int(num_instances, 'num_instances', 1)
         _check_int(batch_size, 'batch_size', 1)
         if batch_size % num_instances != 0:
@@ -114,6 +125,10 @@ class IdentitySampler(Sampler):
             raise ValueError('IdentitySampler takes labels or label_key, not '
                              'both')
 
+        if not isinstance(seeded_draws, bool):
+            raise TypeError('IdentitySampler seeded_draws must be True or '
+                            f'False, got {seeded_draws!r}')
+        self.seeded_draws = seeded_draws
         self.dataset = dataset
         self.num_samples = len(dataset)
         self.batch_size = int(batch_size)
@@ -369,7 +384,19 @@ class IdentitySampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         batches = self._batches()[self.start_iter:]
-        return iter(batches.reshape(-1).tolist())
+        if not self.seeded_draws:
+            return iter(batches.reshape(-1).tolist())
+        # Position of each slot in the epoch's global stream: rank r keeps
+        # the global batches r, r + W, ...; the draws of a sample depend on
+        # (seed, epoch, position) only, not on workers or a resume.
+        local = np.arange(self.start_iter, self.num_iters)
+        global_batch = self.rank + local * self.world_size
+        positions = (global_batch[:, None] * self.batch_size +
+                     np.arange(self.batch_size)[None, :])
+        seeds = draw_seeds(self.seed, self.epoch, positions)
+        return (DrawIndex(i, s) for i, s in zip(
+            batches.reshape(-1).tolist(),
+            seeds.reshape(-1).tolist()))
 
     def set_start_iter(self, start_iter: int) -> None:
         """Skip the first ``start_iter`` batches of the epoch.

@@ -1,8 +1,9 @@
 from .evaluate_before_train_hook import EvaluateBeforeTrainHook
+from .iteration_seed_hook import IterationSeedHook
 from .recluster_hook import (ReClusterHook, contiguous_labels,
                              extract_dataset_features)
 
 __all__ = [
-    'EvaluateBeforeTrainHook', 'ReClusterHook', 'contiguous_labels',
-    'extract_dataset_features'
+    'EvaluateBeforeTrainHook', 'IterationSeedHook', 'ReClusterHook',
+    'contiguous_labels', 'extract_dataset_features'
 ]
