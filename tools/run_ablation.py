@@ -1,214 +1,169 @@
-"""Run the RCL ablation on CUHK03 with the CPU recipe and write its table.
+"""Run an ablation protocol resumably and write its tables.
 
-    python tools/run_ablation.py                 # everything, resumable
-    python tools/run_ablation.py --report-only   # the table from what ran
+    python tools/run_ablation.py                          # ImageNet start
+    python tools/run_ablation.py --protocol cuhk03_semi   # warm start
+    python tools/run_ablation.py --protocol cuhk03_semi --report-only
 
-Runs, in an order that gives a usable table early: baseline and full RCL
-with seeds 0, 1, 2 (their test mAP moves by 1-2 points from run to run),
-then +CSA, +HPS, the hard update, full RCL with the HPS floor at 1/n
-(rcl_floor1), the central update (the most typical in-batch sample
-moves its prototype), baseline / full RCL with 8-member sets
-(baseline_k8, rcl_k8) and full RCL with 4 epochs of the mean update before
-HPS (rcl_warmup4), with seed 0. A finished run leaves its
-summary in ``--results-dir`` (kept with the project, so finished runs
-survive a fresh checkout) and is skipped; an interrupted one is resumed
-from the latest checkpoint of its work dir. The table (mean and spread
-over seeds of the final mAP / rank-1 / rank-5, and the final clustering's
-ARI / NMI on the train split) goes to ``--out`` and the screen.
+Protocols (``mmreid_rcl/utils/ablation.py``):
+
+- ``cuhk03_imagenet``: the RCL ablation with the CPU recipe (ImageNet
+  MobileNetV2, 128x64, 12 epochs): baseline and full RCL over the main
+  seeds, then the other variants over the other seeds.
+- ``cuhk03_semi``: supervised training on the labelled half L of CUHK03's
+  train identities, then each unsupervised variant on the unlabelled half
+  U, warm-started from that checkpoint, over seeds.
+
+A finished run leaves its summary in ``docs/ablation/<protocol>/runs/``
+(kept with the project, so finished runs survive a fresh checkout) and is
+skipped; an interrupted one resumes from the latest checkpoint of its work
+dir. ``docs/ablation/<protocol>/README.md`` (the table) and
+``summary.json`` are rewritten after every run. ``--jobs N`` trains N runs
+at once (a machine with many cores or a GPU), each with its share of the
+threads.
 """
 import argparse
-import glob
-import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
-import numpy as np
+from mmreid_rcl.utils.ablation import (PROTOCOLS, finish_run, last_checkpoint,
+                                       run_file, start_run, train_command,
+                                       write_outputs)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from mmreid_rcl.utils.run_logs import epoch_summary  # noqa: E402
-
-ABLATIONS = {
-    'baseline': ('mean init + mean update (cluster contrast)',
-                 'configs/rcl/ablation/baseline_mobilenetv2_cpu_cuhk03.py'),
-    'csa': ('+CSA (attention init, SAA-trained)',
-            'configs/rcl/ablation/csa_mobilenetv2_cpu_cuhk03.py'),
-    'hps': ('+HPS (hard positive update, SAA-trained)',
-            'configs/rcl/ablation/hps_mobilenetv2_cpu_cuhk03.py'),
-    'hard': ('hard update (least similar sample)',
-             'configs/rcl/ablation/hard_mobilenetv2_cpu_cuhk03.py'),
-    'rcl': ('full RCL (CSA + SAA + HPS)',
-            'configs/rcl/ablation/rcl_mobilenetv2_cpu_cuhk03.py'),
-    'rcl_floor1':
-    ('full RCL, HPS floor 1/n',
-     'configs/rcl/ablation/rcl_floor1_mobilenetv2_cpu_cuhk03.py'),
-    'central': ('central update (most typical sample)',
-                'configs/rcl/ablation/central_mobilenetv2_cpu_cuhk03.py'),
-    'baseline_k8':
-    ('mean init + mean update, P x K = 8 x 8',
-     'configs/rcl/ablation/baseline_k8_mobilenetv2_cpu_cuhk03.py'),
-    'rcl_k8': ('full RCL, P x K = 8 x 8',
-               'configs/rcl/ablation/rcl_k8_mobilenetv2_cpu_cuhk03.py'),
-    'rcl_warmup4':
-    ('full RCL, mean update for 4 epochs, then HPS',
-     'configs/rcl/ablation/rcl_warmup4_mobilenetv2_cpu_cuhk03.py'),
-}
 
 
-MAIN = ('baseline', 'rcl')
-OTHERS = ('csa', 'hps', 'hard', 'rcl_floor1', 'central', 'baseline_k8',
-          'rcl_k8', 'rcl_warmup4')
-
-
-def plan(main_seeds, other_seeds, only):
-    """Baseline and full RCL over their seeds first (the table's mean and
-    spread), then the other variants over theirs."""
-    runs = [(name, seed) for seed in sorted(main_seeds) for name in MAIN]
-    runs += [(name, seed) for seed in sorted(other_seeds)
-             for name in OTHERS]
-    return [(name, seed) for name, seed in runs
-            if not only or name in only]
-
-
-def run_one(name, seed, work_root, results_dir, extra_options):
-    work_dir = osp.join(work_root, f'{name}_seed{seed}')
-    done = osp.join(results_dir, f'{name}_seed{seed}.json')
-    if osp.isfile(done):
-        print(f'[{name} seed {seed}] done already ({work_dir})')
-        return
-    os.makedirs(work_dir, exist_ok=True)
-    cmd = [
-        sys.executable,
-        osp.join(REPO, 'tools', 'train.py'),
-        osp.join(REPO, ABLATIONS[name][1]), '--work-dir', work_dir,
-        '--cfg-options', f'randomness.seed={seed}', *extra_options
-    ]
-    if glob.glob(osp.join(work_dir, '*.pth')):
-        cmd.insert(3, '--resume')
-    print(f'[{name} seed {seed}] {" ".join(cmd)}', flush=True)
-    start = time.time()
-    with open(osp.join(work_dir, 'train.out'), 'a') as log:
-        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT,
-                               cwd=REPO)
-    if code != 0:
-        raise SystemExit(f'[{name} seed {seed}] training failed (exit '
-                         f'{code}); see {work_dir}/train.out')
-    summary = epoch_summary(work_dir)
-    summary['wall_time_s'] = time.time() - start
-    os.makedirs(results_dir, exist_ok=True)
-    with open(done, 'w') as f:
-        json.dump(summary, f, indent=1)
-    print(f'[{name} seed {seed}] finished in {summary["wall_time_s"]:.0f} s')
-
-
-def _final(summary):
-    last = summary['epochs'][-1] if summary['epochs'] else {}
-    final = summary.get('final_cluster', {})
-    return dict(
-        mAP=last.get('mAP'),
-        rank1=last.get('rank1'),
-        rank5=last.get('rank5'),
-        ari=final.get('ari'),
-        nmi=final.get('nmi'),
-        initial_mAP=summary['initial'].get('mAP'))
-
-
-def _fmt(value, spec):
-    return 'n/a' if value is None else format(value, spec)
-
-
-def report(results_dir):
-    rows = ['| variant | seeds | mAP | rank-1 | rank-5 | final ARI | '
-            'final NMI |', '| --- | --- | --- | --- | --- | --- | --- |']
-    per_seed = []
-    for name, (desc, _) in ABLATIONS.items():
-        finals = []
-        for done in sorted(
-                glob.glob(osp.join(results_dir, f'{name}_seed*.json'))):
-            with open(done) as f:
-                res = _final(json.load(f))
-            seed = osp.splitext(osp.basename(done))[0].split('seed')[-1]
-            finals.append(res)
-            per_seed.append(
-                f'| {name} | {seed} | {_fmt(res["mAP"], ".2f")} | '
-                f'{_fmt(res["rank1"], ".2f")} | {_fmt(res["rank5"], ".2f")} '
-                f'| {_fmt(res["ari"], ".3f")} | {_fmt(res["nmi"], ".3f")} |')
-        if not finals:
-            continue
-
-        def cell(key, spec):
-            vals = np.array([r[key] for r in finals if r[key] is not None],
-                            dtype=float)
-            if len(vals) == 0:
-                return 'n/a'
-            if len(vals) == 1:
-                return format(vals[0], spec)
-            return (f'{format(vals.mean(), spec)} ± '
-                    f'{format(vals.std(ddof=1), spec)}')
-
-        rows.append(f'| {desc} | {len(finals)} | {cell("mAP", ".2f")} | '
-                    f'{cell("rank1", ".2f")} | {cell("rank5", ".2f")} | '
-                    f'{cell("ari", ".3f")} | {cell("nmi", ".3f")} |')
-    text = '\n'.join(rows)
-    if per_seed:
-        text += ('\n\nPer run:\n\n| variant | seed | mAP | rank-1 | rank-5 '
-                 '| final ARI | final NMI |\n| --- | --- | --- | --- | --- | '
-                 '--- | --- |\n' + '\n'.join(per_seed))
-    text += ('\n\n(mean ± sample standard deviation over seeds; metrics '
-             'after the last epoch; ARI/NMI of the clustering of the train '
-             'split by the final model.)')
-    return text
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--protocol', default='cuhk03_imagenet', choices=sorted(PROTOCOLS))
+    parser.add_argument('--work-root', help='where the work dirs go')
+    parser.add_argument(
+        '--results-dir',
+        help='one JSON summary per finished run (default: '
+        'docs/ablation/<protocol>/runs)')
+    parser.add_argument(
+        '--out-dir',
+        help='summary.json and README.md (default: docs/ablation/<protocol>)')
+    parser.add_argument(
+        '--main-seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--other-seeds', type=int, nargs='+', default=[0])
+    parser.add_argument('--only', nargs='+', help='run only these variants')
+    parser.add_argument('--report-only', action='store_true')
+    parser.add_argument(
+        '--jobs', type=int, default=1, help='runs trained at once (1)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='extra key=value overrides for every run (e.g. another '
+        'data_root)')
+    args = parser.parse_args(argv)
+    protocol = PROTOCOLS[args.protocol]
+    names = {v.name for v in protocol.variants}
+    if args.only and set(args.only) - names:
+        unknown = sorted(set(args.only) - names)
+        parser.error(f'--only: unknown variants {unknown} of '
+                     f'{args.protocol}; known: {sorted(names)}')
+    if args.jobs < 1:
+        parser.error('--jobs must be >= 1')
+    return args
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-root', default='work_dirs/ablation_cuhk03')
-    parser.add_argument('--out', default='docs/ablation_cuhk03.md')
-    parser.add_argument('--results-dir', default='docs/ablation_cuhk03_runs',
-                        help='one JSON summary per finished run')
-    parser.add_argument('--main-seeds', type=int, nargs='+',
-                        default=[0, 1, 2])
-    parser.add_argument('--other-seeds', type=int, nargs='+', default=[0])
-    parser.add_argument('--only', nargs='+', choices=sorted(ABLATIONS),
-                        help='run only these variants')
-    parser.add_argument('--report-only', action='store_true')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='extra key=value overrides for every run')
-    args = parser.parse_args(argv)
-    ckpt = osp.join(REPO, 'checkpoints', 'mobilenetv2_imagenet_mmreid.pth')
+    args = parse_args(argv)
+    protocol = PROTOCOLS[args.protocol]
+    out_dir = args.out_dir or osp.join(REPO, protocol.out_dir)
+    results = args.results_dir or osp.join(out_dir, 'runs')
+    work_root = args.work_root or osp.join(REPO, protocol.default_work_root)
+    command = ' '.join(['python tools/run_ablation.py', '--protocol',
+                        protocol.name])
     if not args.report_only:
-        if not osp.isfile(ckpt):
-            raise SystemExit(
-                f'{ckpt} is missing: convert the ImageNet weights first '
-                '(python tools/model_converters/mobilenetv2_to_mmreid.py '
-                '../shared/weights/mobilenetv2_imagenet.pt '
-                'checkpoints/mobilenetv2_imagenet_mmreid.pth)')
-        if not osp.isdir(osp.join(REPO, 'data', 'cuhk03_labeled')):
-            raise SystemExit(
-                'data/cuhk03_labeled is missing: mkdir -p data && ln -s '
-                '../../shared/data/cuhk03_labeled data/cuhk03_labeled')
-        for name, seed in plan(args.main_seeds, args.other_seeds,
-                               args.only):
-            run_one(name, seed, args.work_root, args.results_dir,
-                    args.cfg_options)
-            write_report(args.results_dir, args.out)
-    text = write_report(args.results_dir, args.out)
-    print(text)
+        for path, how in protocol.needs:
+            if not osp.exists(osp.join(REPO, path)) and not any(
+                    'data_root' in o for o in args.cfg_options):
+                raise SystemExit(f'{path} is missing: {how}')
+        options = list(args.cfg_options)
+        if protocol.pretrain is not None:
+            options.append(f'{protocol.pretrain_option}=' +
+                           run_stage(protocol.pretrain, 0, work_root, results,
+                                     args.cfg_options, 1))
+        plan = protocol.plan(args.main_seeds, args.other_seeds, args.only)
+        run_all(protocol, plan, work_root, results, options, args.jobs,
+                lambda: write_outputs(protocol, results, out_dir, command))
+    print(write_outputs(protocol, results, out_dir, command))
 
 
-def write_report(results_dir, out):
-    text = report(results_dir)
-    os.makedirs(osp.dirname(out) or '.', exist_ok=True)
-    with open(out, 'w') as f:
-        f.write('# RCL ablation on CUHK03 (CPU recipe)\n\n'
-                'Written by `python tools/run_ablation.py`.\n\n' + text +
-                '\n')
-    return text
+def _env(jobs):
+    env = dict(os.environ)
+    if jobs > 1:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
+def run_stage(variant, seed, work_root, results, options, jobs):
+    """Run (or find) one run and return its last checkpoint."""
+    work_dir = osp.join(work_root, f'{variant.name}_seed{seed}')
+    done = run_file(results, variant.name, seed)
+    if not osp.isfile(done):
+        cmd = train_command(REPO, variant.config, work_dir, seed, options)
+        print(f'[{variant.name} seed {seed}] {" ".join(cmd)}', flush=True)
+        proc = start_run(cmd, work_dir, REPO, _env(jobs))
+        _wait(proc, variant.name, seed, work_dir, done)
+    else:
+        print(f'[{variant.name} seed {seed}] done already ({work_dir})')
+    return last_checkpoint(work_dir)
+
+
+def _wait(proc, name, seed, work_dir, done):
+    code = proc.wait()
+    proc.log_file.close()
+    if code != 0:
+        raise SystemExit(f'[{name} seed {seed}] training failed (exit '
+                         f'{code}); see {work_dir}/train.out')
+    summary = finish_run(work_dir, done, time.time() - proc.started)
+    print(f'[{name} seed {seed}] finished in {summary["wall_time_s"]:.0f} s',
+          flush=True)
+
+
+def run_all(protocol, plan, work_root, results, options, jobs, report):
+    """Train the planned runs, ``jobs`` at a time, in plan order."""
+    pending = list(plan)
+    running = []
+    try:
+        _run_queue(protocol, pending, running, work_root, results, options,
+                   jobs, report)
+    finally:
+        for run in running:  # a failed run stops the others
+            run[0].terminate()
+
+
+def _run_queue(protocol, pending, running, work_root, results, options, jobs,
+               report):
+    while pending or running:
+        while pending and len(running) < jobs:
+            name, seed = pending.pop(0)
+            work_dir = osp.join(work_root, f'{name}_seed{seed}')
+            done = run_file(results, name, seed)
+            if osp.isfile(done):
+                print(f'[{name} seed {seed}] done already ({work_dir})')
+                continue
+            cmd = train_command(REPO, protocol.variant(name).config,
+                                work_dir, seed, options)
+            print(f'[{name} seed {seed}] {" ".join(cmd)}', flush=True)
+            running.append((start_run(cmd, work_dir, REPO, _env(jobs)), name,
+                            seed, work_dir, done))
+        if not running:
+            break
+        while all(run[0].poll() is None for run in running):
+            time.sleep(2)
+        for run in [r for r in running if r[0].poll() is not None]:
+            running.remove(run)
+            _wait(*run)
+            report()
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

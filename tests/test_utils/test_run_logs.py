@@ -1,12 +1,8 @@
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from mmreid_rcl.utils.run_logs import epoch_summary, format_epoch_table
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _write(work_dir, stamp, records):
@@ -50,32 +46,6 @@ def test_errors_name_the_file(tmp_path):
     (tmp_path / 'x' / 'vis_data' / 'scalars.json').write_text('{oops\n')
     with pytest.raises(ValueError, match='scalars.json:1'):
         epoch_summary(str(tmp_path))
-
-
-def test_ablation_plan_and_report(tmp_path):
-    sys.path.insert(0, str(REPO / 'tools'))
-    import run_ablation
-    runs = run_ablation.plan([0, 1, 2], [0], None)
-    assert runs[:6] == [('baseline', 0), ('rcl', 0), ('baseline', 1),
-                        ('rcl', 1), ('baseline', 2), ('rcl', 2)]
-    assert runs[6:] == [('csa', 0), ('hps', 0), ('hard', 0),
-                        ('rcl_floor1', 0), ('central', 0),
-                        ('baseline_k8', 0), ('rcl_k8', 0),
-                        ('rcl_warmup4', 0)]
-    assert run_ablation.plan([0, 1], [0], ['central', 'rcl']) == [
-        ('rcl', 0), ('rcl', 1), ('central', 0)]
-    for name, (_, config) in run_ablation.ABLATIONS.items():
-        assert (REPO / config).is_file(), name
-    for seed, mAP in ((0, 10.0), (1, 12.0)):
-        (tmp_path / f'baseline_seed{seed}.json').write_text(json.dumps(dict(
-            initial={'mAP': 2.0},
-            epochs=[dict(epoch=1, mAP=mAP, rank1=mAP + 1, rank5=mAP + 2)],
-            final_cluster=dict(ari=0.5, nmi=0.8))))
-    text = run_ablation.report(str(tmp_path))
-    # mean 11, sample std sqrt(2) = 1.41
-    assert '| 2 | 11.00 ± 1.41 | 12.00 ± 1.41 | 13.00 ± 1.41 | 0.500 ± ' \
-        '0.000 | 0.800 ± 0.000 |' in text
-    assert '| baseline | 1 | 12.00 |' in text
 
 
 def test_new_format_keeps_next_epoch_clustering_apart_from_final(tmp_path):

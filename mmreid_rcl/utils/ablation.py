@@ -1,0 +1,358 @@
+"""Ablation protocols: which runs, in which order, and their summaries.
+
+A protocol is a set of variants (one config each) trained over seeds,
+optionally after a pre-training stage whose final checkpoint warm-starts
+every variant (the semi-supervised protocol: supervised training on the
+labelled half of a train split, then unsupervised training on the other
+half). ``tools/run_ablation.py`` runs a protocol resumably; this module
+holds what it runs and how finished runs are summarised:
+
+- one JSON per finished run (``results_dir/<name>_seed<k>.json``,
+  :func:`mmreid_rcl.utils.run_logs.epoch_summary` plus the wall time),
+- ``summary.json``, machine-readable (:func:`protocol_summary`),
+- a markdown table (:func:`format_report`).
+"""
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .run_logs import epoch_summary
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trained configuration of a protocol."""
+    name: str
+    description: str
+    config: str
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What a protocol trains, and where its results go.
+
+    Attributes:
+        name (str): Protocol name, e.g. ``'cuhk03_semi'``.
+        title (str): Heading of its report.
+        variants (tuple[Variant]): Variants, in report order.
+        main (tuple[str]): Variants run over the main seeds (first).
+        others (tuple[str]): Variants run over the other seeds (after).
+        pretrain (Variant, optional): A stage run once (seed 0) before the
+            variants; its last checkpoint warm-starts each variant through
+            ``pretrain_option`` (a ``--cfg-options`` key).
+        pretrain_option (str): Config key set to the pre-trained
+            checkpoint.
+        needs (tuple[tuple[str, str]]): Files or folders (relative to the
+            repository) a run needs, with how to make each.
+        work_root (str, optional): Where the runs' work dirs go; None:
+            ``work_dirs/ablation/<name>``.
+    """
+    name: str
+    title: str
+    variants: Tuple[Variant, ...]
+    main: Tuple[str, ...]
+    others: Tuple[str, ...] = ()
+    pretrain: Optional[Variant] = None
+    pretrain_option: str = 'model.init_cfg.checkpoint'
+    needs: Tuple[Tuple[str, str], ...] = field(default_factory=tuple)
+    work_root: Optional[str] = None
+
+    @property
+    def default_work_root(self) -> str:
+        return self.work_root or osp.join('work_dirs', 'ablation', self.name)
+
+    @property
+    def out_dir(self) -> str:
+        """Where summary.json, README.md and runs/ go."""
+        return osp.join('docs', 'ablation', self.name)
+
+    def variant(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        if self.pretrain is not None and name == self.pretrain.name:
+            return self.pretrain
+        raise KeyError(f'protocol {self.name} has no variant {name!r}; '
+                       f'known: {[v.name for v in self.variants]}')
+
+    def plan(self, main_seeds: Sequence[int], other_seeds: Sequence[int],
+             only: Optional[Sequence[str]] = None) -> List[Tuple[str, int]]:
+        """Runs in order: the main variants over their seeds (seed-major,
+        so that a usable table comes early), then the others."""
+        runs = [(n, s) for s in sorted(main_seeds) for n in self.main]
+        runs += [(n, s) for s in sorted(other_seeds) for n in self.others]
+        return [(n, s) for n, s in runs if not only or n in only]
+
+
+_IMAGENET_NEEDS = (
+    ('checkpoints/mobilenetv2_imagenet_mmreid.pth',
+     'python tools/model_converters/mobilenetv2_to_mmreid.py '
+     '../shared/weights/mobilenetv2_imagenet.pt '
+     'checkpoints/mobilenetv2_imagenet_mmreid.pth'),
+    ('data/cuhk03_labeled', 'mkdir -p data && ln -s '
+     '../../shared/data/cuhk03_labeled data/cuhk03_labeled'),
+)
+_ABL = 'configs/rcl/ablation/'
+
+PROTOCOLS: Dict[str, Protocol] = {
+    'cuhk03_imagenet':
+    Protocol(
+        name='cuhk03_imagenet',
+        title='RCL ablation on CUHK03, ImageNet start (CPU recipe)',
+        variants=(
+            Variant('baseline', 'mean init + mean update (cluster contrast)',
+                    _ABL + 'baseline_mobilenetv2_cpu_cuhk03.py'),
+            Variant('csa', '+CSA (attention init, SAA-trained)',
+                    _ABL + 'csa_mobilenetv2_cpu_cuhk03.py'),
+            Variant('hps', '+HPS (hard positive update, SAA-trained)',
+                    _ABL + 'hps_mobilenetv2_cpu_cuhk03.py'),
+            Variant('hard', 'hard update (least similar sample)',
+                    _ABL + 'hard_mobilenetv2_cpu_cuhk03.py'),
+            Variant('rcl', 'full RCL (CSA + SAA + HPS)',
+                    _ABL + 'rcl_mobilenetv2_cpu_cuhk03.py'),
+            Variant('rcl_floor1', 'full RCL, HPS floor 1/n',
+                    _ABL + 'rcl_floor1_mobilenetv2_cpu_cuhk03.py'),
+            Variant('central', 'central update (most typical sample)',
+                    _ABL + 'central_mobilenetv2_cpu_cuhk03.py'),
+            Variant('baseline_k8', 'mean init + mean update, P x K = 8 x 8',
+                    _ABL + 'baseline_k8_mobilenetv2_cpu_cuhk03.py'),
+            Variant('rcl_k8', 'full RCL, P x K = 8 x 8',
+                    _ABL + 'rcl_k8_mobilenetv2_cpu_cuhk03.py'),
+            Variant('rcl_warmup4',
+                    'full RCL, mean update for 4 epochs, then HPS',
+                    _ABL + 'rcl_warmup4_mobilenetv2_cpu_cuhk03.py'),
+        ),
+        main=('baseline', 'rcl'),
+        others=('csa', 'hps', 'hard', 'rcl_floor1', 'central',
+                'baseline_k8', 'rcl_k8', 'rcl_warmup4'),
+        needs=_IMAGENET_NEEDS,
+        work_root='work_dirs/ablation_cuhk03'),
+}
+
+
+def register_protocol(protocol: Protocol) -> Protocol:
+    """Add a protocol to :data:`PROTOCOLS` (by its name)."""
+    PROTOCOLS[protocol.name] = protocol
+    return protocol
+
+
+def run_file(results_dir: str, name: str, seed: int) -> str:
+    return osp.join(results_dir, f'{name}_seed{seed}.json')
+
+
+def load_runs(results_dir: str, name: str) -> List[Tuple[int, dict]]:
+    """(seed, summary) of every finished run of a variant, by seed."""
+    runs = []
+    for path in glob.glob(osp.join(results_dir, f'{name}_seed*.json')):
+        seed = osp.splitext(osp.basename(path))[0][len(name) + 5:]
+        if not seed.isdigit():  # another variant's prefix (rcl_k8 / rcl)
+            continue
+        with open(path) as f:
+            runs.append((int(seed), json.load(f)))
+    return sorted(runs, key=lambda run: run[0])
+
+
+def final_figures(summary: dict) -> dict:
+    """Final mAP / rank-1 / rank-5 (%), final train-split ARI and NMI."""
+    last = summary['epochs'][-1] if summary.get('epochs') else {}
+    final = summary.get('final_cluster') or {}
+    return dict(
+        mAP=last.get('mAP'),
+        rank1=last.get('rank1'),
+        rank5=last.get('rank5'),
+        ari=final.get('ari'),
+        nmi=final.get('nmi'))
+
+
+def protocol_summary(protocol: Protocol, results_dir: str) -> dict:
+    """The machine-readable summary of a protocol's finished runs.
+
+    Returns:
+        dict: ``protocol``; ``supervised`` (mAP / rank-1 / rank-5 of the
+        pre-training stage after its last epoch, or None); ``first_
+        clustering`` (purity and ARI of the first clustering of the
+        train split the variants cluster, from the first finished run of
+        the first main variant, or None); ``variants``: per variant name a
+        list, by seed, of ``seed``, ``mAP``, ``rank1`` (percent), ``ari``
+        (final train-split clustering) and the attention diagnostics
+        ``attention_auc``, ``similarity_auc`` and ``single_impostor_
+        lowest`` (None where not measured).
+    """
+    supervised = None
+    if protocol.pretrain is not None:
+        runs = load_runs(results_dir, protocol.pretrain.name)
+        if runs:
+            fig = final_figures(runs[0][1])
+            supervised = {k: fig[k] for k in ('mAP', 'rank1', 'rank5')}
+    first = None
+    runs = load_runs(results_dir, protocol.main[0])
+    if runs and runs[0][1].get('epochs'):
+        row = runs[0][1]['epochs'][0]
+        first = dict(
+            purity=row.get('cluster_purity'),
+            ari=row.get('cluster_ari'),
+            nmi=row.get('cluster_nmi'),
+            clusters=row.get('cluster_clusters'),
+            outliers=row.get('cluster_outliers'))
+    variants = {}
+    for variant in protocol.variants:
+        rows = []
+        for seed, summary in load_runs(results_dir, variant.name):
+            fig = final_figures(summary)
+            diag = summary.get('attention') or {}
+            rows.append(
+                dict(
+                    seed=seed,
+                    mAP=fig['mAP'],
+                    rank1=fig['rank1'],
+                    ari=fig['ari'],
+                    attention_auc=diag.get('attention_auc'),
+                    similarity_auc=diag.get('similarity_auc'),
+                    single_impostor_lowest=diag.get(
+                        'single_impostor_lowest')))
+        if rows:
+            variants[variant.name] = rows
+    return dict(
+        protocol=protocol.name,
+        supervised=supervised,
+        first_clustering=first,
+        variants=variants)
+
+
+def _fmt(value, spec):
+    return 'n/a' if value is None else format(value, spec)
+
+
+def _mean_std(values, spec):
+    vals = np.array([v for v in values if v is not None], dtype=float)
+    if len(vals) == 0:
+        return 'n/a'
+    if len(vals) == 1:
+        return format(vals[0], spec)
+    return f'{format(vals.mean(), spec)} ± {format(vals.std(ddof=1), spec)}'
+
+
+def format_report(protocol: Protocol, results_dir: str) -> str:
+    """Markdown: the pre-training stage, then one row per variant (mean
+    and sample standard deviation over seeds), then one row per run."""
+    lines = []
+    if protocol.pretrain is not None:
+        runs = load_runs(results_dir, protocol.pretrain.name)
+        if runs:
+            fig = final_figures(runs[0][1])
+            lines += [
+                f'{protocol.pretrain.description}: mAP '
+                f'{_fmt(fig["mAP"], ".2f")}, rank-1 '
+                f'{_fmt(fig["rank1"], ".2f")}, rank-5 '
+                f'{_fmt(fig["rank5"], ".2f")}.', ''
+            ]
+    first = protocol_summary(protocol, results_dir)['first_clustering']
+    if first:
+        lines += [
+            'First clustering of the train split (epoch 1, before any '
+            f'unsupervised step): {_fmt(first["clusters"], ".0f")} '
+            f'clusters, {_fmt(first["outliers"], ".0f")} outliers, purity '
+            f'{_fmt(first["purity"], ".3f")}, ARI {_fmt(first["ari"], ".3f")}'
+            '.', ''
+        ]
+    lines += [
+        '| variant | seeds | mAP | rank-1 | rank-5 | final ARI | '
+        'final NMI |', '| --- | --- | --- | --- | --- | --- | --- |'
+    ]
+    per_run = []
+    for variant in protocol.variants:
+        runs = load_runs(results_dir, variant.name)
+        if not runs:
+            continue
+        figs = [final_figures(s) for _, s in runs]
+        lines.append(
+            f'| {variant.description} | {len(figs)} | '
+            f'{_mean_std([f["mAP"] for f in figs], ".2f")} | '
+            f'{_mean_std([f["rank1"] for f in figs], ".2f")} | '
+            f'{_mean_std([f["rank5"] for f in figs], ".2f")} | '
+            f'{_mean_std([f["ari"] for f in figs], ".3f")} | '
+            f'{_mean_std([f["nmi"] for f in figs], ".3f")} |')
+        for (seed, _), fig in zip(runs, figs):
+            per_run.append(
+                f'| {variant.name} | {seed} | {_fmt(fig["mAP"], ".2f")} | '
+                f'{_fmt(fig["rank1"], ".2f")} | {_fmt(fig["rank5"], ".2f")}'
+                f' | {_fmt(fig["ari"], ".3f")} | {_fmt(fig["nmi"], ".3f")} |')
+    if per_run:
+        lines += [
+            '', 'Per run:', '', '| variant | seed | mAP | rank-1 | rank-5 | '
+            'final ARI | final NMI |',
+            '| --- | --- | --- | --- | --- | --- | --- |', *per_run
+        ]
+    lines += [
+        '', '(mean ± sample standard deviation over seeds; metrics after '
+        'the last epoch; ARI/NMI of the clustering of the train split by '
+        'the final model.)'
+    ]
+    return '\n'.join(lines)
+
+
+def write_outputs(protocol: Protocol, results_dir: str, out_dir: str,
+                  command: str) -> str:
+    """Write ``out_dir/summary.json`` and ``out_dir/README.md``; returns
+    the markdown report."""
+    text = format_report(protocol, results_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(osp.join(out_dir, 'summary.json'), 'w') as f:
+        json.dump(protocol_summary(protocol, results_dir), f, indent=1)
+        f.write('\n')
+    with open(osp.join(out_dir, 'README.md'), 'w') as f:
+        f.write(f'# {protocol.title}\n\nWritten by `{command}`.\n\n' + text +
+                '\n')
+    return text
+
+
+def train_command(repo: str, config: str, work_dir: str, seed: int,
+                  options: Sequence[str]) -> List[str]:
+    """The ``tools/train.py`` command of one run; resumes a started one."""
+    cmd = [
+        sys.executable,
+        osp.join(repo, 'tools', 'train.py'),
+        osp.join(repo, config), '--work-dir', work_dir, '--cfg-options',
+        f'randomness.seed={seed}', *options
+    ]
+    if glob.glob(osp.join(work_dir, '*.pth')):
+        cmd.insert(3, '--resume')
+    return cmd
+
+
+def finish_run(work_dir: str, results_path: str, wall_time_s: float) -> dict:
+    """Summarise a finished run into ``results_path``."""
+    summary = epoch_summary(work_dir)
+    summary['wall_time_s'] = wall_time_s
+    os.makedirs(osp.dirname(results_path) or '.', exist_ok=True)
+    with open(results_path, 'w') as f:
+        json.dump(summary, f, indent=1)
+    return summary
+
+
+def start_run(cmd: List[str], work_dir: str, repo: str,
+              env: Optional[dict] = None) -> subprocess.Popen:
+    """Start a training command, its output appended to train.out."""
+    os.makedirs(work_dir, exist_ok=True)
+    log = open(osp.join(work_dir, 'train.out'), 'a')
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, cwd=repo, env=env)
+    proc.log_file = log
+    proc.started = time.time()
+    return proc
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """The newest ``epoch_*.pth`` of a finished run."""
+    found = glob.glob(osp.join(work_dir, 'epoch_*.pth'))
+    if not found:
+        raise FileNotFoundError(f'no epoch_*.pth in {work_dir}')
+    return max(found, key=lambda p: int(osp.basename(p)[6:-4]))
