@@ -241,6 +241,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.perf_counter()
     from mmengine.runner import Runner
 
+    from mmreid_rcl.engine.runner import resolve_last_checkpoint
     from mmreid_rcl.utils import register_all_modules
     from mmreid_rcl.utils.malloc import keep_freed_memory
 
@@ -265,11 +266,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f'training (is EvaluateBeforeTrainHook on?): {runner.log_dir}',
               file=sys.stderr)
         return 1
-    last = osp.join(cfg.work_dir, 'last_checkpoint')
-    checkpoint = None
-    if osp.isfile(last):
-        with open(last) as f:
-            checkpoint = f.read().strip()
+    checkpoint = resolve_last_checkpoint(cfg.work_dir)
     paths = dict(
         checkpoint=checkpoint,
         log=osp.join(runner.log_dir, f'{runner.timestamp}.log'),

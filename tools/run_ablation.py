@@ -27,9 +27,9 @@ import os.path as osp
 import sys
 import time
 
-from mmreid_rcl.utils.ablation import (PROTOCOLS, finish_run, last_checkpoint,
-                                       run_file, start_run, train_command,
-                                       write_outputs)
+from mmreid_rcl.engine.runner import resolve_last_checkpoint
+from mmreid_rcl.utils.ablation import (PROTOCOLS, finish_run, run_file,
+                                       start_run, train_command, write_outputs)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -114,7 +114,12 @@ def run_stage(variant, seed, work_root, results, options, jobs):
         _wait(proc, variant.name, seed, work_dir, done)
     else:
         print(f'[{variant.name} seed {seed}] done already ({work_dir})')
-    return last_checkpoint(work_dir)
+    checkpoint = resolve_last_checkpoint(work_dir)
+    if checkpoint is None or not osp.isfile(checkpoint):
+        raise SystemExit(f'[{variant.name} seed {seed}] finished, but '
+                         f'{work_dir} holds no last checkpoint to start the '
+                         'next stage from')
+    return checkpoint
 
 
 def _wait(proc, name, seed, work_dir, done):

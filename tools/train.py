@@ -17,9 +17,13 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import barrier, is_main_process
 from mmengine.runner import Runner
 
+from mmreid_rcl.engine.runner import (find_resume_checkpoint,
+                                      move_work_dir_aside)
 from mmreid_rcl.utils import init_process_group_for, register_all_modules
+from mmreid_rcl.utils.config_utils import merge_cfg_options
 from mmreid_rcl.utils.malloc import keep_freed_memory
 
 # Configs under projects/ import `projects.<name>` through custom_imports:
@@ -39,12 +43,13 @@ def parse_args():
         type=str,
         const='auto',
         help='resume from the given checkpoint, or, with no value, from the '
-        'latest checkpoint in the work dir')
+        'latest readable checkpoint in the work dir')
     parser.add_argument(
         '--force',
         action='store_true',
-        help='start a new run in a work dir that already holds checkpoints '
-        '(they are overwritten as the new run saves)')
+        help='start a new run in a work dir that already holds one: the '
+        'earlier run is renamed to <work_dir>.old-<time> (nothing is '
+        'deleted)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -65,8 +70,10 @@ def parse_args():
 
 def merge_args(cfg: Config, args) -> Config:
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    try:
+        merge_cfg_options(cfg, args.cfg_options)
+    except ValueError as err:
+        raise SystemExit(str(err))
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -94,6 +101,9 @@ def merge_args(cfg: Config, args) -> Config:
 
 def check_work_dir(cfg: Config, force: bool) -> None:
     """Refuse to train over the checkpoints of an earlier run."""
+    if force and cfg.get('resume'):
+        raise SystemExit('--force starts a new run and --resume (or resume '
+                         'in the config) continues one: use only one')
     if cfg.get('resume') or force:
         return
     found = sorted(glob.glob(osp.join(cfg.work_dir, '*.pth')))
@@ -104,14 +114,64 @@ def check_work_dir(cfg: Config, force: bool) -> None:
             'pick another --work-dir, or pass --force to start over in it.')
 
 
+def clear_work_dir(work_dir: str) -> None:
+    """--force: move an earlier run aside (main process; others wait)."""
+    if is_main_process():
+        try:
+            moved = move_work_dir_aside(work_dir)
+        except OSError as err:
+            raise SystemExit(f'--force: cannot move the earlier run in '
+                             f'{work_dir} aside: {err}')
+        if moved is not None:
+            print(f'--force: moved the earlier run in {work_dir} to {moved} '
+                  '(nothing deleted); the new run starts in an empty '
+                  f'{work_dir}', flush=True)
+    barrier()
+
+
+def pick_resume_checkpoint(cfg: Config, from_command_line: bool) -> None:
+    """Set ``cfg.load_from`` to the checkpoint to resume in the work dir.
+
+    The one ``last_checkpoint`` names (resolved against the work dir), or
+    the newest readable one when that is missing or unreadable. With
+    ``--resume`` and nothing to resume, stop; with ``resume=True`` in the
+    config, start from scratch as mmengine does.
+    """
+    try:
+        found = find_resume_checkpoint(cfg.work_dir)
+    except FileNotFoundError as err:
+        if from_command_line:
+            raise SystemExit(
+                f'--resume: {err}. To start a new run there, leave out '
+                '--resume; to continue from a given file, pass --resume '
+                'PATH.')
+        cfg.resume = False
+        if is_main_process():
+            print(f'resume=True: {err}; starting from scratch', flush=True)
+        return
+    if is_main_process():
+        for path, why in found.skipped:
+            print(f'--resume: skipped {path}: {why}', file=sys.stderr,
+                  flush=True)
+        print(f'--resume: resuming from {found.path}', flush=True)
+    cfg.load_from = found.path
+
+
 def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     check_work_dir(cfg, args.force)
     register_all_modules()
-    init_process_group_for(args.launcher,
-                           cfg.get('env_cfg', {}).get('dist_cfg', {}).get(
-                               'backend', 'auto'))
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
+    try:
+        init_process_group_for(args.launcher, dist_cfg.get('backend', 'auto'),
+                               dist_cfg.get('timeout'))
+    except ValueError as err:
+        raise SystemExit(f'{args.config}: {err}')
+    if args.force:
+        clear_work_dir(cfg.work_dir)
+    if cfg.get('resume') and cfg.get('load_from') is None:
+        pick_resume_checkpoint(cfg, args.resume == 'auto')
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -4,8 +4,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # mmengine's CheckpointHook, plus atomic writes and a last_checkpoint
+    # relative to the work dir (mmreid_rcl/engine/runner/checkpoint_hook.py).
     checkpoint=dict(
-        type='CheckpointHook',
+        type='ReIDCheckpointHook',
         interval=1,
         max_keep_ckpts=3,
         save_best='reid/mAP',

@@ -348,11 +348,3 @@ def start_run(cmd: List[str], work_dir: str, repo: str,
     proc.log_file = log
     proc.started = time.time()
     return proc
-
-
-def last_checkpoint(work_dir: str) -> str:
-    """The newest ``epoch_*.pth`` of a finished run."""
-    found = glob.glob(osp.join(work_dir, 'epoch_*.pth'))
-    if not found:
-        raise FileNotFoundError(f'no epoch_*.pth in {work_dir}')
-    return max(found, key=lambda p: int(osp.basename(p)[6:-4]))
