@@ -95,11 +95,13 @@ def test_arrays_equal_files_and_mixed_lists(setup):
     from_arrays, names = inferencer.extract(arrays, return_filenames=True)
     np.testing.assert_allclose(from_arrays, from_files, atol=1e-6)
     assert names == [None] * 3
+    # A batch of 1 or 2 instead of 3 may take other convolution kernels:
+    # float32 rounding of the forward pass, as in the batch-size test.
     single = inferencer.extract(arrays[1])
-    np.testing.assert_allclose(single[0], from_files[1], atol=1e-6)
+    np.testing.assert_allclose(single[0], from_files[1], atol=1e-5)
     mixed, names = inferencer.extract([paths[0], arrays[1]],
                                       return_filenames=True)
-    np.testing.assert_allclose(mixed, from_files[:2], atol=1e-6)
+    np.testing.assert_allclose(mixed, from_files[:2], atol=1e-5)
     assert names == [paths[0], None]
     # RGB arrays are not what files give: the channel order matters.
     rgb = inferencer.extract(arrays[0][..., ::-1].copy())
@@ -180,6 +182,8 @@ def test_rank_and_search(setup):
     assert result['gallery_filenames'] == resolve_image_inputs(gallery)
     q, g = result['query_features'], result['gallery_features']
     slow = np.array([[np.sum((a - b)**2) for b in g] for a in q])
+    # No near-ties on this data (the 6 nearest are 5e-5 apart or more, far
+    # above float32 rounding), so both orders agree exactly.
     np.testing.assert_array_equal(result['indices'],
                                   np.argsort(slow, 1, kind='stable')[:, :5])
     np.testing.assert_allclose(

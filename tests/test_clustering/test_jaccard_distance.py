@@ -68,8 +68,12 @@ def dense_reference(x, k1, k2):
                                          (15, 1, 0.0), (9, 4, 0.0),
                                          (30, 6, 0.3)])
 def test_matches_dense_reference(k1, k2, noisy):
+    # The float64 reference and the float32 search must rank alike: with
+    # these seeds neighbours next to a cut (k2, k1 / 2 + 1, k1) differ in
+    # cosine by 5e-6 or more, far above float32 rounding of 64-term
+    # products (~1e-7); seed k1 + k2 had a pair only 5e-7 apart.
     x, _ = clustered_features(
-        300, 15, spread=0.5 + noisy, noisy=noisy, seed=k1 + k2)
+        300, 15, spread=0.5 + noisy, noisy=noisy, seed=k1 + k2 + 3)
     ref = dense_reference(x, k1, k2)
     dist = jaccard_distance(x, k1=k1, k2=k2)
 
@@ -109,6 +113,8 @@ def test_max_distance_keeps_the_near_pairs():
     near = jaccard_distance(x, k1=20, k2=6, max_distance=0.6).tocoo()
     keep = full.data <= 0.6
     assert 300 < near.nnz < full.nnz
+    # Exact: the same search and sums, only filtered (no distance lies
+    # within 1e-4 of the cut, so float32 rounding cannot move one across).
     np.testing.assert_array_equal(near.row, full.row[keep])
     np.testing.assert_array_equal(near.col, full.col[keep])
     np.testing.assert_array_equal(near.data, full.data[keep])
@@ -159,7 +165,9 @@ def test_inputs_and_options_agree():
     other = jaccard_distance(scaled, k1=20, k2=6)
     assert abs(base - other).max() < 1e-5
     # Tiny chunks (many blocks, in one or two threads) and a precomputed
-    # search change nothing.
+    # search change nothing, bit for bit: the search is the same brute-force
+    # product (k only sizes the heap) and every pair's contributions are
+    # summed in sorted order whatever the chunks and threads.
     for threads in (1, 2):
         chunked = jaccard_distance(
             x, k1=20, k2=6, chunk_size=7, num_threads=threads,

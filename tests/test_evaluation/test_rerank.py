@@ -112,6 +112,7 @@ def test_re_ranking_in_blocks_and_from_tensors(monkeypatch):
 def test_re_ranking_lambda_one_keeps_original_distance():
     q_g, q_q, g_g = distances(6)
     result = re_ranking(q_g, q_q, g_g, lambda_value=1.0)
+    # Exact: 0 * jaccard + 1 * q_g is element-wise and correctly rounded.
     np.testing.assert_array_equal(result, q_g)
 
 

@@ -123,7 +123,10 @@ class CentralMemoryUpdate(BaseMemoryUpdate):
         same = labels[:, None] == labels[None, :]
         same.fill_diagonal_(False)
         others = same.sum(dim=1)
-        sims = (feats @ feats.t()).masked_fill(~same, 0.0)
+        sims = feats @ feats.t()
+        # Exactly symmetric whatever the GEMM kernel, so that a two-member
+        # set ties exactly and goes to its first sample on every CPU.
+        sims = ((sims + sims.t()) / 2).masked_fill(~same, 0.0)
         score = sims.sum(dim=1) / others.clamp(min=1).to(sims.dtype)
         rows, picks, _ = _pick_per_prototype(score, labels)
         return _momentum_step(memory, rows, feats[picks], momentum)
