@@ -80,9 +80,12 @@ def main(argv=None):
     command = ' '.join(['python tools/run_ablation.py', '--protocol',
                         protocol.name])
     if not args.report_only:
+        other_data = any(
+            o.startswith('data_root=') for o in args.cfg_options)
         for path, how in protocol.needs:
-            if not osp.exists(osp.join(REPO, path)) and not any(
-                    'data_root' in o for o in args.cfg_options):
+            if other_data and path.startswith('data/'):
+                continue
+            if not osp.exists(osp.join(REPO, path)):
                 raise SystemExit(f'{path} is missing: {how}')
         options = list(args.cfg_options)
         if protocol.pretrain is not None:

@@ -16,8 +16,10 @@ class CUHK03Dataset(ReIDImageFolder):
         query/
         bounding_box_test/
 
-    Names are read with ``([-\\d]+)_c(\\d)``; cameras ``c1`` and ``c2``
-    become 0 and 1. Person id 0 is a real identity here, not a distractor.
+    Names are read with the anchored
+    :data:`~mmreid_rcl.datasets.reid_image_folder.MARKET_STYLE_PATTERN`;
+    cameras ``c1`` and ``c2`` become 0 and 1. Person id 0 is a real
+    identity here, not a distractor.
 
     Args:
         data_root (str): Root folder of the data set (one box type).
@@ -28,6 +30,5 @@ class CUHK03Dataset(ReIDImageFolder):
     """
 
     METAINFO: dict = dict(dataset_name='CUHK03')
-    PATTERN = r'([-\d]+)_c(\d)'
     NUM_CAMERAS = 2
     EXAMPLE_NAME = '0000_c1s1_000000_00.jpg'

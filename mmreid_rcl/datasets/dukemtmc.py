@@ -16,8 +16,10 @@ class DukeMTMCDataset(ReIDImageFolder):
         query/
         bounding_box_test/
 
-    Names are read with ``([-\\d]+)_c(\\d)``; cameras ``c1``-``c8`` become
-    0-7. Duke has no junk or id-0 distractor images.
+    Names are read with the anchored
+    :data:`~mmreid_rcl.datasets.reid_image_folder.MARKET_STYLE_PATTERN`;
+    cameras ``c1``-``c8`` become 0-7. Duke has no junk or id-0 distractor
+    images.
 
     Args:
         data_root (str): Root folder of the data set.
@@ -28,6 +30,5 @@ class DukeMTMCDataset(ReIDImageFolder):
     """
 
     METAINFO: dict = dict(dataset_name='DukeMTMC-reID')
-    PATTERN = r'([-\d]+)_c(\d)'
     NUM_CAMERAS = 8
     EXAMPLE_NAME = '0001_c2_f0046182.jpg'

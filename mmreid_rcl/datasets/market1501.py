@@ -14,9 +14,10 @@ class Market1501Dataset(ReIDImageFolder):
         query/
         bounding_box_test/
 
-    Names are read with ``([-\\d]+)_c(\\d)``: person ``-1`` (junk boxes) is
-    dropped, person ``0`` (distractor boxes) stays in the gallery only, and
-    cameras ``c1``-``c6`` become 0-5.
+    Names are read with the anchored
+    :data:`~mmreid_rcl.datasets.reid_image_folder.MARKET_STYLE_PATTERN`:
+    person ``-1`` (junk boxes) is dropped, person ``0`` (distractor boxes)
+    stays in the gallery only, and cameras ``c1``-``c6`` become 0-5.
 
     Args:
         data_root (str): Root folder of the data set.
@@ -27,6 +28,5 @@ class Market1501Dataset(ReIDImageFolder):
     """
 
     METAINFO: dict = dict(dataset_name='Market-1501')
-    PATTERN = r'([-\d]+)_c(\d)'
     NUM_CAMERAS = 6
     DISTRACTOR_IDS = (0, )

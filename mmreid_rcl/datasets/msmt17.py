@@ -34,7 +34,9 @@ class MSMT17Dataset(ReIDImageFolder):
 
     ``layout='market'``: a re-packed copy in the Market-1501 layout
     (``bounding_box_train/``, ``query/``, ``bounding_box_test/``) with names
-    read by ``([-\\d]+)_c(\\d+)``, cameras counted from 1.
+    read by the anchored
+    :data:`~mmreid_rcl.datasets.reid_image_folder.MARKET_STYLE_PATTERN`,
+    cameras counted from 1.
 
     Person id 0 is a real identity of MSMT17, not a distractor.
 
@@ -51,7 +53,6 @@ class MSMT17Dataset(ReIDImageFolder):
     """
 
     METAINFO: dict = dict(dataset_name='MSMT17')
-    PATTERN = r'([-\d]+)_c(\d+)'
     NUM_CAMERAS = 15
     EXAMPLE_NAME = '0000_c1_0000.jpg'
     #: Image folders of the train and test halves in the list layouts.

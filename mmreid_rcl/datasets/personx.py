@@ -17,11 +17,13 @@ class PersonXDataset(ReIDImageFolder):
         query/
         bounding_box_test/
 
-    Names are read with ``([-\\d]+)_c(\\d+)``. The camera numbers of PersonX
-    are not contiguous (3, 4, 8, 10, 11 and 12 in the released subset), so
-    they are mapped to ``0..n-1`` in the order of the sorted set of camera
-    numbers found in all three split folders. Every split of one root gets
-    the same mapping, whichever split is loaded.
+    Names are read with the anchored
+    :data:`~mmreid_rcl.datasets.reid_image_folder.MARKET_STYLE_PATTERN`.
+    The camera numbers of PersonX are not contiguous (3, 4, 8, 10, 11 and
+    12 in the released subset), so they are mapped to ``0..n-1`` in the
+    order of the sorted set of camera numbers found in all three split
+    folders. Every split of one root gets the same mapping, whichever split
+    is loaded.
 
     Args:
         data_root (str): Root folder of the data set.
@@ -35,7 +37,6 @@ class PersonXDataset(ReIDImageFolder):
     """
 
     METAINFO: dict = dict(dataset_name='PersonX')
-    PATTERN = r'([-\d]+)_c(\d+)'
     NUM_CAMERAS = 6
     CAMERA_OFFSET = 0
     EXAMPLE_NAME = '0001_c3s1_0001.jpg'

@@ -1,11 +1,19 @@
 """Generic re-ID dataset: one folder of images per split, ids in names."""
 import os.path as osp
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmreid_rcl.registry import DATASETS
-from .base_reid_dataset import (IMG_EXTENSIONS, BaseReIDDataset,
-                                describe_layout, list_image_files)
+from .base_reid_dataset import (IMG_EXTENSIONS, MAX_NAMED_IMAGES,
+                                BaseReIDDataset, describe_layout,
+                                list_image_files)
+
+#: The whole Market-1501-style file name: person id (``-1`` for junk),
+#: ``_c`` and the camera, an optional ``s`` sequence, then ``_``-separated
+#: numbers (a letter may lead, as in DukeMTMC's ``f0046182``) and the
+#: extension. Anchored: a copy (``... (1).jpg``) or a stray prefix
+#: (``x0001_c1...``) does not match.
+MARKET_STYLE_PATTERN = r'^(-1|\d+)_c(\d+)(?:s\d+)?(?:_[A-Za-z]*\d+)*\.\w+$'
 
 
 @DATASETS.register_module()
@@ -15,8 +23,11 @@ class ReIDImageFolder(BaseReIDDataset):
     The person id and camera of each image are read from its file name with
     a regular expression: either with the named groups ``pid`` and
     ``camid`` or with exactly two groups, person id first. The match is
-    searched in the file name (not the folder). Camera numbers in names
-    minus ``camera_offset`` give the 0-based camera ids.
+    searched in the file name (not the folder); the default,
+    :data:`MARKET_STYLE_PATTERN`, is anchored on the whole name
+    (``0002_c1s1_000451_03.jpg``, ``-1_c1s1_000401_03.jpg``,
+    ``0001_c2_f0046182.jpg``, ``0001_c001_00016450_0.jpg``). Camera numbers
+    in names minus ``camera_offset`` give the 0-based camera ids.
 
     Example config::
 
@@ -27,8 +38,8 @@ class ReIDImageFolder(BaseReIDDataset):
              pattern=r'p(?P<pid>\\d+)_cam(?P<camid>\\d+)',
              camera_offset=0)
 
-    Files with a non-image extension are skipped with a warning; an image
-    whose name does not match ``pattern`` is an error.
+    Files with a non-image extension are skipped with a warning; images
+    whose names do not match ``pattern`` are an error naming them all.
 
     Args:
         data_root (str): Root folder of the data set.
@@ -55,7 +66,7 @@ class ReIDImageFolder(BaseReIDDataset):
     METAINFO: dict = dict(dataset_name='ReIDImageFolder')
     SPLIT_DIRS: Dict[str, str] = dict(
         train='bounding_box_train', query='query', gallery='bounding_box_test')
-    PATTERN: str = r'([-\d]+)_c(\d+)'
+    PATTERN: str = MARKET_STYLE_PATTERN
     CAMERA_OFFSET: int = 1
     #: An example file name, shown in the layout description.
     EXAMPLE_NAME: str = '0002_c1s1_000451_03.jpg'
@@ -120,16 +131,33 @@ class ReIDImageFolder(BaseReIDDataset):
             tuple[int, int]: Person id and camera number as in the name.
 
         Raises:
-            ValueError: The name does not match :attr:`pattern`.
+            ValueError: The name does not match :attr:`pattern`, or its
+                groups are not integers; the message names the file and
+                the pattern.
         """
+        ids = self._read_name(path)
+        if isinstance(ids, str):
+            raise ValueError(
+                f'{self.dataset_name}: the file name of {path!r} {ids}; '
+                f'{self._expected_names()}.')
+        return ids
+
+    def _read_name(self, path: str) -> Union[Tuple[int, int], str]:
+        """The (person id, camera number) of a name, or what is wrong."""
         match = self._regex.search(osp.basename(path))
         if match is None:
-            raise ValueError(
-                f'{self.dataset_name}: the file name of {path!r} does not '
-                f'match the pattern "{self.pattern}" (expected names like '
-                f'{self.EXAMPLE_NAME!r}).')
+            return 'does not match the pattern'
         pid, camid = (match.group(g) for g in self._groups)
-        return int(pid), int(camid)
+        try:
+            return int(pid), int(camid)
+        except (TypeError, ValueError):
+            return (f'gives the person id {pid!r} and the camera {camid!r}, '
+                    'not two integers')
+
+    def _expected_names(self) -> str:
+        return (f'names must match the pattern "{self.pattern}" (e.g. '
+                f'{self.EXAMPLE_NAME!r}; set pattern= in the dataset config '
+                'for other names)')
 
     def list_split(self, split: str) -> List[str]:
         """Sorted image files of one split folder.
@@ -139,11 +167,12 @@ class ReIDImageFolder(BaseReIDDataset):
             ValueError: The folder holds no image.
         """
         folder = self.require_path(self.split_dir(split))
+        # Zero-byte files are reported with the other unreadable images.
         files = list_image_files(
             folder,
             self.extensions,
             recursive=self.recursive,
-            skip_empty_files=self.skip_empty_files)
+            keep_empty_files=True)
         if not files:
             raise ValueError(
                 f'{self.dataset_name}: the {split} folder {folder!r} holds '
@@ -170,10 +199,18 @@ class ReIDImageFolder(BaseReIDDataset):
 
         Returns:
             list[dict]: Samples in sorted file order.
+
+        Raises:
+            ValueError: Names that do not fit :attr:`pattern`, all in one
+                message (the first ones named, the others counted).
         """
-        samples = []
+        samples, bad = [], []
         for path in self.list_split(split):
-            pid, camera = self.parse_name(path)
+            ids = self._read_name(path)
+            if isinstance(ids, str):
+                bad.append(f'{osp.basename(path)!r} ({ids})')
+                continue
+            pid, camera = ids
             if pid in self.JUNK_IDS:
                 # Junk names may carry meaningless cameras; skip the check.
                 camera_id = max(camera - self.camera_offset, 0)
@@ -181,4 +218,12 @@ class ReIDImageFolder(BaseReIDDataset):
                 camera_id = self.camera_to_index(camera, path)
             samples.append(
                 dict(img_path=path, person_id=pid, camera_id=camera_id))
+        if bad:
+            more = (f' and {len(bad) - MAX_NAMED_IMAGES} more'
+                    if len(bad) > MAX_NAMED_IMAGES else '')
+            raise ValueError(
+                f'{self.dataset_name}: {len(bad)} file name(s) in '
+                f'{self.split_dir(split)!r} do not fit: '
+                f'{", ".join(bad[:MAX_NAMED_IMAGES])}{more}; '
+                f'{self._expected_names()}.')
         return samples

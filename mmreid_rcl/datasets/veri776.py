@@ -15,9 +15,10 @@ class VeRi776Dataset(ReIDImageFolder):
         image_query/
         image_test/     (the gallery)
 
-    Names are read with ``([-\\d]+)_c(\\d+)``: vehicle id, then the camera
-    ``c001``-``c020``, which becomes 0-19. The ``person_id`` field holds the
-    vehicle id.
+    Names are read with the anchored
+    :data:`~mmreid_rcl.datasets.reid_image_folder.MARKET_STYLE_PATTERN`:
+    vehicle id, then the camera ``c001``-``c020``, which becomes 0-19. The
+    ``person_id`` field holds the vehicle id.
 
     Args:
         data_root (str): Root folder of the data set.
@@ -30,6 +31,5 @@ class VeRi776Dataset(ReIDImageFolder):
     METAINFO: dict = dict(dataset_name='VeRi-776')
     SPLIT_DIRS = dict(
         train='image_train', query='image_query', gallery='image_test')
-    PATTERN = r'([-\d]+)_c(\d+)'
     NUM_CAMERAS = 20
     EXAMPLE_NAME = '0001_c001_00016450_0.jpg'

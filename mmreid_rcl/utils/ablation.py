@@ -101,6 +101,7 @@ _IMAGENET_NEEDS = (
      '../../shared/data/cuhk03_labeled data/cuhk03_labeled'),
 )
 _ABL = 'configs/rcl/ablation/'
+_SEMI = 'configs/semi/'
 
 PROTOCOLS: Dict[str, Protocol] = {
     'cuhk03_imagenet':
@@ -135,6 +136,30 @@ PROTOCOLS: Dict[str, Protocol] = {
                 'baseline_k8', 'rcl_k8', 'rcl_warmup4'),
         needs=_IMAGENET_NEEDS,
         work_root='work_dirs/ablation_cuhk03'),
+    'cuhk03_semi':
+    Protocol(
+        name='cuhk03_semi',
+        title='CUHK03 semi-supervised: supervised on the labelled half L, '
+        'then unsupervised on the unlabelled half U (CPU recipe)',
+        variants=(
+            Variant('baseline', 'mean update (cluster contrast)',
+                    _SEMI + 'cluster_contrast_mobilenetv2_cpu_cuhk03_semi.py'),
+            Variant('hard', 'hard update (least similar sample)',
+                    _SEMI + 'cluster_contrast_mobilenetv2_cpu_cuhk03_semi_'
+                    'hard.py'),
+            Variant('rcl', 'full RCL (CSA + SAA + HPS)',
+                    _SEMI + 'rcl_mobilenetv2_cpu_cuhk03_semi.py'),
+            Variant('csa', '+CSA (attention init, SAA-trained)',
+                    _SEMI + 'csa_mobilenetv2_cpu_cuhk03_semi.py'),
+            Variant('hps', '+HPS (hard positive update, SAA-trained)',
+                    _SEMI + 'hps_mobilenetv2_cpu_cuhk03_semi.py'),
+        ),
+        main=('baseline', 'hard'),
+        others=('rcl', 'csa', 'hps'),
+        pretrain=Variant(
+            'supervised', 'Supervised on L (375 ids, 3,645 images)',
+            'configs/supervised/supervised_mobilenetv2_cpu_cuhk03.py'),
+        needs=_IMAGENET_NEEDS),
 }
 
 

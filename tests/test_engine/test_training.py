@@ -123,6 +123,9 @@ def test_two_cpu_processes_hold_identical_clustering(tiny_root, tmp_path):
     assert states[0]['world_size'] == 2
     assert torch.equal(states[0]['pseudo_labels'], states[1]['pseudo_labels'])
     assert states[0]['pseudo_labels'].numel() == 96
+    # Exact: labels are broadcast from rank 0, and both ranks build and
+    # update the prototypes from the same gathered features with the same
+    # code on one thread each.
     assert torch.equal(states[0]['prototypes'], states[1]['prototypes'])
     # DDP keeps the weights in step; the ranks drew different batches.
     assert torch.allclose(states[0]['backbone_w'], states[1]['backbone_w'])

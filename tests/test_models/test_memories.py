@@ -98,6 +98,9 @@ def test_central_update_equals_reference(seed):
     memory, feats, labels = _random_problem(seed)
     out = CentralMemoryUpdate()(memory, feats, labels, 0.1)
     ref = _ref_central_update(memory, feats, labels, 0.1)
+    # Picks agree: the two members of a pair tie exactly (the update
+    # symmetrises its similarity matrix) and larger sets' best scores lead
+    # by >= 5e-3 on these seeds.
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
     untouched = sorted(set(range(len(memory))) - set(labels.tolist()))
     torch.testing.assert_close(out[untouched], memory[untouched])
