@@ -72,9 +72,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         check_feature_output(args.out, args.overwrite)
-    except FileExistsError as e:
-        raise SystemExit(f'{e} (pass --overwrite to replace)')
-    except ValueError as e:
+    except (OSError, ValueError) as e:  # exists, a folder, bad extension
         raise SystemExit(str(e))
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')

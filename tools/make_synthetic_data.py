@@ -21,7 +21,9 @@ def parse_args(argv=None):
     parser.add_argument('--height', type=int, default=128)
     parser.add_argument('--width', type=int, default=64)
     parser.add_argument(
+        '--overwrite',
         '--force',
+        dest='force',
         action='store_true',
         help='regenerate even if current, and replace a folder that is not '
         'a generated data set')
@@ -46,7 +48,8 @@ def main(argv=None) -> int:
             progress=not args.no_progress,
             force=args.force)
     except FileExistsError as exc:
-        print(f'error: {exc}; pass --force to replace it.', file=sys.stderr)
+        print(f'error: {exc}; pass --overwrite (or --force) to replace it.',
+              file=sys.stderr)
         return 1
     counts = meta['counts']
     print(f'{args.root}: {meta["params"]["num_cameras"]} cameras')

@@ -1,16 +1,18 @@
 """Draw the training curves of one or several runs into one PNG.
 
-    python tools/plot_logs.py WORK_DIR [--out PNG]
+    python tools/plot_logs.py WORK_DIR [--out PNG] [--overwrite]
     python tools/plot_logs.py RUN_A RUN_B --labels a b --out compare.png
 
 Panels: training loss, learning rate, clusters, outliers, pseudo-label ARI
 and NMI, mAP and rank-1 per epoch, read from the runs' scalar logs
 (``WORK_DIR/<timestamp>/vis_data/scalars.json``, resumed runs included).
+An existing PNG is kept unless ``--overwrite`` is given.
 """
 import argparse
 import os.path as osp
 import sys
 
+from mmreid_rcl.utils.output_files import check_outputs
 from mmreid_rcl.visualization.training_curves import plot_training_curves
 
 
@@ -23,6 +25,8 @@ def parse_args(argv=None):
         '--out',
         help='PNG to write; defaults to WORK_DIR/training_curves.png for a '
         'single run (required for several)')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace an existing PNG')
     parser.add_argument(
         '--labels', nargs='+', help='a legend label per work dir')
     parser.add_argument('--title', help='figure title')
@@ -42,13 +46,14 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_outputs(args.out, args.overwrite)
         out = plot_training_curves(
             args.work_dirs,
             args.out,
             labels=args.labels,
             title=args.title,
             dpi=args.dpi)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:
         sys.exit(f'plot_logs: {e}')
     print(f'wrote {out}')
 

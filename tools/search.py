@@ -1,12 +1,13 @@
 """Find the gallery images nearest to a query image.
 
     python tools/search.py QUERY_IMAGE GALLERY_DIR --config C \\
-        --checkpoint K [--topk 10] [--out result.png] \\
+        --checkpoint K [--topk 10] [--out result.png [--overwrite]] \\
         [--gallery-features gallery.npz] [--id-pattern REGEX]
 
 Prints the ranked list (rank, distance, file) of the gallery folder's
 images (searched recursively) by the distance of L2-normalised features,
-and with ``--out`` draws a PNG: the query, then its top-k. ``--gallery-
+and with ``--out`` draws a PNG: the query, then its top-k (an existing
+file is kept unless ``--overwrite`` is given). ``--gallery-
 features`` reuses the output of ``tools/extract_features.py CONFIG
 CHECKPOINT GALLERY_DIR --out gallery.npz`` instead of running the model on
 the gallery. Frames are grey unless ``--id-pattern`` (a regex whose first
@@ -24,6 +25,7 @@ import re  # noqa: E402
 
 from mmreid_rcl.apis import resolve_image_inputs  # noqa: E402
 from mmreid_rcl.apis import ReIDInferencer, load_features  # noqa: E402
+from mmreid_rcl.utils.output_files import check_outputs  # noqa: E402
 from mmreid_rcl.visualization import draw_ranking, save_ranking  # noqa: E402
 
 
@@ -36,6 +38,8 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoint', required=True, help='checkpoint file')
     parser.add_argument('--topk', type=int, default=10)
     parser.add_argument('--out', help='PNG of the query and its top-k')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace an existing --out')
     parser.add_argument(
         '--gallery-features',
         help='features of GALLERY_DIR from tools/extract_features.py')
@@ -98,6 +102,11 @@ def main(argv=None):
     pattern = re.compile(args.id_pattern) if args.id_pattern else None
     if args.out is not None and not args.out.lower().endswith('.png'):
         raise SystemExit(f'--out must be a .png file, got {args.out}')
+    if args.out is not None:
+        try:
+            check_outputs(args.out, args.overwrite)
+        except OSError as e:
+            raise SystemExit(f'--out: {e}')
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
     inferencer = ReIDInferencer(

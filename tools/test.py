@@ -14,7 +14,10 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from mmreid_rcl.engine.runner.state_dict_check import (CheckpointMismatchError,
+                                                       load_checkpoint_checked)
 from mmreid_rcl.utils import init_process_group_for, register_all_modules
+from mmreid_rcl.utils.config_utils import merge_cfg_options
 from mmreid_rcl.utils.malloc import keep_freed_memory
 
 # Configs under projects/ import `projects.<name>` through custom_imports:
@@ -29,6 +32,12 @@ def parse_args():
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where the test logs go')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='evaluate even when the checkpoint does not fit the model '
+        '(more than max(2, 1 %%) of its entries missing, of another shape '
+        'or left over)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -52,8 +61,7 @@ def main():
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)  # data_root reaches loaders
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -77,6 +85,11 @@ def main():
     register_all_modules()
     init_process_group_for(args.launcher)
     runner = Runner.from_cfg(cfg)
+    try:  # before evaluating: refuse a checkpoint of another model
+        load_checkpoint_checked(runner.model, args.checkpoint,
+                                args.allow_partial)
+    except CheckpointMismatchError as err:
+        raise SystemExit(f'{err}\nPass --allow-partial to evaluate anyway.')
     metrics = runner.test()
     print(metrics)
 

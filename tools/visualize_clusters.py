@@ -1,7 +1,7 @@
 """Picture the clustering of the train split by a trained model.
 
     python tools/visualize_clusters.py CONFIG CHECKPOINT --out clusters.png
-        [--features feats.npz] [--method tsne|pca] [--num N]
+        [--overwrite] [--features feats.npz] [--method tsne|pca] [--num N]
         [--show-true-ids] [--cfg-options k=v ...]
 
 Features of the train split are extracted with the config's
@@ -11,7 +11,7 @@ embedded in the plane (t-SNE or PCA on a subsample of ``--num`` images,
 whole clusters by default) and drawn coloured by pseudo label, outliers in
 grey; ``--show-true-ids`` adds a panel coloured by true identity.
 ``--features`` caches the features: read when the file exists, written
-otherwise.
+otherwise. An existing ``--out`` is kept unless ``--overwrite`` is given.
 """
 import argparse
 import os
@@ -29,6 +29,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', required=True, help='PNG to write')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace an existing --out')
     parser.add_argument(
         '--features',
         help='.npz of train features (`features` (N, D), optionally `pids`):'
@@ -79,16 +81,21 @@ def label_generator_cfg(cfg: Config, config_path: str) -> dict:
 
 def extract_train_features(cfg: Config, checkpoint: str) -> dict:
     """Features and true ids of the config's cluster_dataloader split."""
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import Runner
 
     from mmreid_rcl.engine.hooks.recluster_hook import extract_dataset_features
+    from mmreid_rcl.engine.runner.state_dict_check import (
+        CheckpointMismatchError, load_checkpoint_checked)
     from mmreid_rcl.registry import MODELS
 
     if cfg.get('cluster_dataloader') is None:
         raise SystemExit('the config has no cluster_dataloader (the train '
                          'split with the test pipeline) to extract from')
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+    try:
+        load_checkpoint_checked(model, checkpoint)
+    except CheckpointMismatchError as e:
+        raise SystemExit(str(e))
     loader = Runner.build_dataloader(cfg.cluster_dataloader)
     dataset = loader.dataset
     print(f'extracting features of {len(dataset)} images')
@@ -120,10 +127,15 @@ def main(argv=None):
     # See tools/train.py: sleeping OpenMP threads; set before torch, faiss
     # and scikit-learn are imported (below, not at the top of the file).
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+    from mmreid_rcl.utils.output_files import check_outputs
     from mmreid_rcl.visualization.clusters import (embed_2d, plot_clusters,
                                                    select_subset,
                                                    summarize_labels)
     args = parse_args(argv)
+    try:
+        check_outputs(args.out, args.overwrite)
+    except OSError as e:
+        raise SystemExit(f'--out: {e}')
     if not osp.isfile(args.config):
         raise SystemExit(f'config {args.config} does not exist')
     # A config of projects/ imports `projects.<name>` (custom_imports).

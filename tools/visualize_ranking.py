@@ -11,7 +11,8 @@ lowest average precision (AP, as in mAP), ``--random N --seed S`` a fixed
 random sample (the default is ``--random 8 --seed 0``). Each row is a
 query (with its AP), then its top-k: green frame = same identity, red =
 another identity, distance underneath. PNGs of ``--per-image`` queries
-are written to DIR as ``ranking_<worst|random>_<page>.png``.
+are written to DIR as ``ranking_<worst|random>_<page>.png``; existing
+ones are kept unless ``--overwrite`` is given.
 
 ``--features`` takes the output of
 ``tools/extract_features.py CONFIG CHECKPOINT --split test --out F.npz``
@@ -35,6 +36,7 @@ from mmreid_rcl.apis import (load_features, load_split_samples,  # noqa: E402
                              protocol_exclusion, rank_distances)
 from mmreid_rcl.evaluation import compute_distance  # noqa: E402
 from mmreid_rcl.utils import register_all_modules  # noqa: E402
+from mmreid_rcl.utils.output_files import check_outputs  # noqa: E402
 from mmreid_rcl.visualization import draw_ranking, save_ranking  # noqa: E402
 
 PROTOCOL_NOTE = ("gallery images of the query's identity and camera are "
@@ -51,6 +53,10 @@ def parse_args(argv=None):
         help='checkpoint file (not read when --features is given)')
     parser.add_argument(
         '--out-dir', required=True, help='folder the PNGs go to')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace PNGs of an earlier run in --out-dir')
     parser.add_argument(
         '--features',
         help='features of the test split from tools/extract_features.py '
@@ -161,8 +167,24 @@ def split_features(args, cfg, samples):
     return data['features']
 
 
+def picture_paths(out_dir, mode, num_queries, per_image):
+    """The PNGs of ``num_queries`` queries, ``per_image`` a picture."""
+    pages = -(-num_queries // per_image)
+    return [
+        osp.join(out_dir, f'ranking_{mode}_{page:02d}.png')
+        for page in range(pages)
+    ]
+
+
 def main(argv=None):
     args = parse_args(argv)
+    mode = 'worst' if args.worst is not None else 'random'
+    try:  # at most worst / random queries: check their pictures first
+        check_outputs(
+            picture_paths(args.out_dir, mode, args.worst or args.random,
+                          args.per_image), args.overwrite)
+    except OSError as e:
+        raise SystemExit(f'--out-dir: {e}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -185,7 +207,6 @@ def main(argv=None):
           f'mAP {100 * mean_ap:.2f}% ({int(np.isnan(ap).sum())} queries '
           'without a match skipped)')
 
-    mode = 'worst' if args.worst is not None else 'random'
     selected = select_queries(ap, args.worst, args.random, args.seed)
     exclude = protocol_exclusion(q_pids[selected], g_pids, q_cams[selected],
                                  g_cams)
@@ -200,6 +221,7 @@ def main(argv=None):
         print(f'{q:>6} {100 * ap[q]:>6.1f} {first[row]:>11}  {q_names[q]}')
 
     os.makedirs(args.out_dir, exist_ok=True)
+    paths = picture_paths(args.out_dir, mode, len(selected), args.per_image)
     for page, start in enumerate(range(0, len(selected), args.per_image)):
         rows = range(start, min(start + args.per_image, len(selected)))
         title = (f'{samples["dataset_name"]}: {what}, top-{indices.shape[1]} '
@@ -227,7 +249,7 @@ def main(argv=None):
                 f'\n1st match #{first[row]}' for row in rows
             ],
             title=title)
-        path = osp.join(args.out_dir, f'ranking_{mode}_{page:02d}.png')
+        path = paths[page]
         save_ranking(path, picture, colors=args.png_colors)
         print(f'wrote {path}')
     return 0

@@ -14,6 +14,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from mmreid_rcl.utils.output_files import check_outputs
+
 FEATURE_EXTENSIONS = ('.npz', '.npy')
 _OPTIONAL_KEYS = ('pids', 'camids', 'is_query')
 
@@ -38,20 +40,24 @@ def feature_output_paths(path: str) -> List[str]:
     return [path]
 
 
-def check_feature_output(path: str, overwrite: bool = False) -> List[str]:
+def check_feature_output(path: str,
+                         overwrite: bool = False,
+                         hint: Optional[str] = None) -> List[str]:
     """Raise when ``path`` would overwrite files and ``overwrite`` is off.
+
+    Args:
+        path (str): A ``.npz`` or ``.npy`` file name.
+        overwrite (bool): Existing files may be replaced. Defaults to False.
+        hint (str, optional): How to allow it, ending the message (see
+            :func:`mmreid_rcl.utils.output_files.check_outputs`).
 
     Returns:
         list[str]: The files that will be written.
+
+    Raises:
+        FileExistsError: They exist and ``overwrite`` is off.
     """
-    targets = feature_output_paths(path)
-    existing = [p for p in targets if osp.exists(p)]
-    if existing and not overwrite:
-        verb = 'exists' if len(existing) == 1 else 'exist'
-        raise FileExistsError(
-            f'{" and ".join(existing)} already {verb}; choose another '
-            'output or allow overwriting')
-    return targets
+    return check_outputs(feature_output_paths(path), overwrite, hint)
 
 
 def save_features(path: str,
@@ -82,7 +88,8 @@ def save_features(path: str,
     Returns:
         list[str]: The files written.
     """
-    targets = check_feature_output(path, overwrite)
+    targets = check_feature_output(
+        path, overwrite, hint='choose another output or pass overwrite=True')
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 2:
         raise ValueError(f'features must be 2-D (N, D), got shape '

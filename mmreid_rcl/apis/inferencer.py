@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader, Dataset
 
 from mmreid_rcl.datasets.base_reid_dataset import (IMG_EXTENSIONS,
                                                    list_image_files)
+from mmreid_rcl.engine.runner.state_dict_check import load_checkpoint_checked
 from mmreid_rcl.registry import DATASETS, MODELS
 from .retrieval import rank_gallery
 
@@ -170,6 +170,9 @@ class ReIDInferencer:
         num_workers (int): Data-loader workers reading the images.
             Defaults to 0 (the main process).
         cfg_options (dict, optional): Overrides merged into the config.
+        allow_partial (bool): Keep a checkpoint that does not fit the model
+            (see :func:`~mmreid_rcl.engine.runner.state_dict_check.
+            load_checkpoint_checked`) instead of raising. Defaults to False.
     """
 
     def __init__(self,
@@ -178,7 +181,8 @@ class ReIDInferencer:
                  device: str = 'cpu',
                  batch_size: int = 64,
                  num_workers: int = 0,
-                 cfg_options: Optional[dict] = None) -> None:
+                 cfg_options: Optional[dict] = None,
+                 allow_partial: bool = False) -> None:
         from mmreid_rcl.utils import register_all_modules
         if isinstance(config, (str, )) or hasattr(config, '__fspath__'):
             config = str(config)
@@ -214,14 +218,10 @@ class ReIDInferencer:
             if not osp.isfile(checkpoint):
                 raise FileNotFoundError(
                     f'checkpoint {checkpoint!r} does not exist')
-            try:
-                load_checkpoint(
-                    model, checkpoint, map_location='cpu', strict=True,
-                    logger='silent')
-            except RuntimeError as e:
-                raise RuntimeError(
-                    f'checkpoint {checkpoint!r} does not fit the model of '
-                    f'the config: {e}') from e
+            match = load_checkpoint_checked(model, checkpoint, allow_partial)
+            if not match.exact:
+                warnings.warn(f'checkpoint {checkpoint!r} loaded partially: '
+                              f'{match.describe()}')
         self.model = model.to(self.device).eval()
 
         pipeline = self._test_pipeline_cfg(cfg)

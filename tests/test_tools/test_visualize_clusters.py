@@ -63,7 +63,7 @@ def test_from_a_feature_file(tool, tmp_path, capsys):
         assert img.size == (1200, 660)  # two 6-inch panels at 100 dpi
     # A setting changed from the command line reaches the label generator.
     tool.main([cfg, 'unused.pth', '--features', feats, '--method', 'pca',
-               '--out', str(out), '--cfg-options',
+               '--out', str(out), '--overwrite', '--cfg-options',
                'custom_hooks.0.label_generator.min_samples=13'])
     assert '0 clusters, 60 outliers of 60' in capsys.readouterr().out
 

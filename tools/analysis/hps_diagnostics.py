@@ -1,6 +1,7 @@
 """Which sample would each memory-update rule pick, and is it mislabelled?
 
-    python tools/analysis/hps_diagnostics.py CONFIG CHECKPOINT [--k 4]
+    python tools/analysis/hps_diagnostics.py CONFIG CHECKPOINT [--k 4] \\
+        [--json out.json] [--save-features f.npz] [--overwrite]
 
 Loads a trained RCL (or any model with a ``ClusterAttentionAggregator``),
 extracts the train split's features, clusters them with the config's label
@@ -229,29 +230,44 @@ def parse_args(argv=None):
     parser.add_argument(
         '--save-features', help='write the features, pseudo labels and '
         'true ids to this .npz')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace existing --json / --save-features files')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mmengine.config import Config
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import Runner
 
     from mmreid_rcl.engine.hooks.recluster_hook import (
         contiguous_labels, extract_dataset_features)
+    from mmreid_rcl.engine.runner.state_dict_check import (
+        CheckpointMismatchError, load_checkpoint_checked)
     from mmreid_rcl.registry import LABEL_GENERATORS, MODELS
     from mmreid_rcl.utils import register_all_modules
+    from mmreid_rcl.utils.output_files import check_outputs
 
     register_all_modules()
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             raise SystemExit(f'{path} does not exist')
+    try:
+        check_outputs([p for p in (args.json, args.save_features) if p],
+                      args.overwrite)
+    except OSError as e:
+        raise SystemExit(str(e))
     cfg = Config.fromfile(args.config)
     model = MODELS.build(cfg.model)
     if getattr(model, 'aggregator', None) is None:
         raise SystemExit(f'the model of {args.config} has no aggregator: '
                          'this diagnostic needs an RCL model')
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    try:
+        load_checkpoint_checked(model, args.checkpoint)
+    except CheckpointMismatchError as e:
+        raise SystemExit(str(e))
     model.eval()
     loader = Runner.build_dataloader(cfg.cluster_dataloader)
     dataset = loader.dataset

@@ -23,6 +23,7 @@ import sys
 import torch
 
 from mmreid_rcl.models.backbones.mobilenet_v2 import load_mobilenetv2_source
+from mmreid_rcl.utils.output_files import check_outputs
 
 
 def parse_args(argv=None):
@@ -32,7 +33,11 @@ def parse_args(argv=None):
     parser.add_argument('src', help='source weights file')
     parser.add_argument('dst', help='converted checkpoint to write')
     parser.add_argument(
-        '--force', action='store_true', help='overwrite dst if it exists')
+        '--overwrite',
+        '--force',
+        dest='force',
+        action='store_true',
+        help='replace dst if it exists')
     return parser.parse_args(argv)
 
 
@@ -60,8 +65,8 @@ def convert(src: str, dst: str, force: bool = False) -> dict:
         FileNotFoundError, ValueError: If ``src`` is missing or does not
             hold MobileNetV2 (width 1.0) features weights.
     """
-    if osp.exists(dst) and not force:
-        raise FileExistsError(f'{dst} exists; pass --force to overwrite it')
+    check_outputs(dst, force, hint='pass --overwrite (or --force) to '
+                  'replace it')
     state_dict = load_mobilenetv2_source(src)
     checkpoint = dict(
         state_dict=state_dict,
@@ -83,7 +88,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         checkpoint = convert(args.src, args.dst, force=args.force)
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(f'wrote {len(checkpoint["state_dict"])} tensors to {args.dst}')
