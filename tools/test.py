@@ -61,7 +61,10 @@ def main():
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    merge_cfg_options(cfg, args.cfg_options)  # data_root reaches loaders
+    try:
+        merge_cfg_options(cfg, args.cfg_options)  # data_root reaches loaders
+    except ValueError as err:
+        raise SystemExit(str(err))
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
