@@ -16,6 +16,12 @@ from .base_reid_dataset import (IMG_EXTENSIONS, MAX_NAMED_IMAGES,
 MARKET_STYLE_PATTERN = r'^(-1|\d+)_c(\d+)(?:s\d+)?(?:_[A-Za-z]*\d+)*\.\w+$'
 
 
+#: Person id of images whose names carry none (unlabelled training images):
+#: kept (unlike the junk id -1) and never a true identity, so the
+#: re-clustering diagnostics (purity, ARI) are skipped for them.
+UNKNOWN_ID = -2
+
+
 @DATASETS.register_module()
 class ReIDImageFolder(BaseReIDDataset):
     """A re-ID data set with one image folder per split (Market-1501 style).
@@ -27,7 +33,11 @@ class ReIDImageFolder(BaseReIDDataset):
     :data:`MARKET_STYLE_PATTERN`, is anchored on the whole name
     (``0002_c1s1_000451_03.jpg``, ``-1_c1s1_000401_03.jpg``,
     ``0001_c2_f0046182.jpg``, ``0001_c001_00016450_0.jpg``). Camera numbers
-    in names minus ``camera_offset`` give the 0-based camera ids.
+    in names minus ``camera_offset`` give the 0-based camera ids. A pattern
+    with only the named group ``camid`` reads unlabelled training images
+    (crops from one's own cameras, e.g. ``r'^c(?P<camid>\\d+)_.+\\.jpg$'``):
+    each gets the person id :data:`UNKNOWN_ID`, which unsupervised training
+    never reads; such a pattern serves the train split only.
 
     Example config::
 
@@ -101,11 +111,14 @@ class ReIDImageFolder(BaseReIDDataset):
         regex = re.compile(pattern)
         if {'pid', 'camid'} <= set(regex.groupindex):
             return regex, ('pid', 'camid')
+        if 'camid' in regex.groupindex:
+            return regex, (None, 'camid')  # unlabelled images
         if regex.groups == 2:
             return regex, (1, 2)
         raise ValueError(
             f'pattern {pattern!r} must have the named groups "pid" and '
-            '"camid", or exactly two groups (person id, camera).')
+            '"camid", or exactly two groups (person id, camera), or only '
+            'the group "camid" (unlabelled training images).')
 
     def layout_description(self) -> str:
         """Describe the split folders expected under ``data_root``."""
@@ -147,7 +160,10 @@ class ReIDImageFolder(BaseReIDDataset):
         match = self._regex.search(osp.basename(path))
         if match is None:
             return 'does not match the pattern'
-        pid, camid = (match.group(g) for g in self._groups)
+        if self._groups[0] is None:
+            pid, camid = str(UNKNOWN_ID), match.group(self._groups[1])
+        else:
+            pid, camid = (match.group(g) for g in self._groups)
         try:
             return int(pid), int(camid)
         except (TypeError, ValueError):
@@ -204,6 +220,13 @@ class ReIDImageFolder(BaseReIDDataset):
             ValueError: Names that do not fit :attr:`pattern`, all in one
                 message (the first ones named, the others counted).
         """
+        if self._groups[0] is None and split != 'train':
+            raise ValueError(
+                f'{self.dataset_name}: the pattern {self.pattern!r} reads no '
+                f'person id, so it can only serve the train split of '
+                f'unlabelled images, not {split!r}: evaluation needs the '
+                'ids of query and gallery images (use a pattern with a '
+                '"pid" group there).')
         samples, bad = [], []
         for path in self.list_split(split):
             ids = self._read_name(path)

@@ -522,3 +522,23 @@ def test_pipeline_returning_none_is_an_error_naming_the_image(tmp_path):
         verify_images=False)
     with pytest.raises(RuntimeError, match='0001_c1s1_000001_00.jpg'):
         dataset[0]
+
+
+def test_image_folder_reads_unlabelled_training_images(tmp_path):
+    """A pattern with only a camera group: unlabelled crops for training."""
+    from mmreid_rcl.datasets.reid_image_folder import UNKNOWN_ID
+    for folder in ('train', 'query', 'gallery'):
+        (tmp_path / folder).mkdir()
+    img = np.full((8, 4, 3), 128, np.uint8)
+    for name in ('c1_000001.jpg', 'c2_000002.jpg', 'c2_000003.jpg'):
+        cv2.imwrite(str(tmp_path / 'train' / name), img)
+    kwargs = dict(
+        data_root=str(tmp_path),
+        split_dirs=dict(train='train', query='query', gallery='gallery'),
+        pattern=r'^c(?P<camid>\d+)_\d+\.jpg$')
+    train = ReIDImageFolder(split='train', **kwargs)
+    assert len(train) == 3
+    assert list(train.get_person_ids()) == [UNKNOWN_ID] * 3
+    assert list(train.get_camera_ids()) == [0, 1, 1]
+    with pytest.raises(ValueError, match='reads no person id'):
+        ReIDImageFolder(split='query', **kwargs)
