@@ -1,7 +1,14 @@
 """Quality of pseudo labels against true identities (diagnostics only)."""
+import copy
+import time
+from typing import List, Sequence
+
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
+
+from mmreid_rcl.registry import LABEL_GENERATORS
+from .jaccard_distance import as_unit_features
 
 
 def _purity(labels: np.ndarray, true_ids: np.ndarray) -> float:
@@ -53,3 +60,134 @@ def cluster_quality(pseudo_labels, true_ids) -> dict:
         (~clustered).sum())
     result['ari_all'] = float(adjusted_rand_score(true_ids, singletons))
     return result
+
+
+# Figures of cluster_quality a sweep can be judged by: higher is better.
+SWEEP_CRITERIA = ('ari_all', 'ari', 'nmi', 'purity')
+
+
+def build_sweep_generators(generator_cfg: dict,
+                           values: Sequence,
+                           key: str = 'eps') -> list:
+    """One label generator per value of the setting ``key``.
+
+    Args:
+        generator_cfg (dict): label generator config with a ``type``; its
+            own ``key`` is replaced.
+        values (Sequence): the values of ``key``.
+        key (str): the generator setting to vary. Defaults to ``'eps'``.
+
+    Returns:
+        list: the generators, in the order of ``values``.
+
+    Raises:
+        ValueError: no value, a config without ``type``, or a value the
+            generator refuses (the message names the value).
+    """
+    values = list(values)
+    if not values:
+        raise ValueError(f'no value of {key!r} to sweep')
+    if not isinstance(generator_cfg, dict) or 'type' not in generator_cfg:
+        raise ValueError('generator_cfg must be a label generator config '
+                         f'dict with a "type", got {generator_cfg!r}')
+    generators = []
+    for value in values:
+        cfg = copy.deepcopy(dict(generator_cfg))
+        cfg[key] = value
+        try:
+            generators.append(LABEL_GENERATORS.build(cfg))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'{generator_cfg["type"]} with {key}={value!r}: '
+                             f'{e}') from e
+    return generators
+
+
+def sweep_label_generator(features,
+                          true_ids,
+                          generator_cfg: dict,
+                          values: Sequence,
+                          key: str = 'eps') -> List[dict]:
+    """Cluster the same features once per value of one generator setting.
+
+    For each value, the label generator of ``generator_cfg`` is built from
+    the registry with ``key`` set to that value and clusters ``features``;
+    its labels are compared with ``true_ids`` by :func:`cluster_quality`.
+    Every generator is built before any clustering, so that a value the
+    generator refuses fails at once. The features are normalised once; the
+    clustering itself is run again for each value (the k-reciprocal
+    distance of the DBSCAN generator is truncated at its ``eps``, so it
+    cannot be shared between values through the generator's interface; a
+    few thousand features take about a second each).
+
+    Args:
+        features (np.ndarray | torch.Tensor): features (N, D).
+        true_ids (array-like): true identity of each row (N,).
+        generator_cfg (dict): label generator config, e.g.
+            ``dict(type='DBSCANLabelGenerator', eps=0.6, min_samples=4)``;
+            its own ``key`` is replaced.
+        values (Sequence): the values of ``key`` to try, in table order.
+        key (str): the generator setting to vary. Defaults to ``'eps'``.
+
+    Returns:
+        list[dict]: one row per value: ``key`` (the value),
+        ``num_clusters``, ``num_outliers``, ``purity``, ``nmi``, ``ari``,
+        ``ari_all`` (see :func:`cluster_quality`) and ``time`` (seconds of
+        clustering).
+
+    Raises:
+        ValueError: no value, ``true_ids`` not one per row, a config
+            without ``type``, or a value the generator refuses.
+    """
+    values = list(values)
+    generators = build_sweep_generators(generator_cfg, values, key)
+    x = as_unit_features(features)
+    true_ids = np.asarray(true_ids)
+    if true_ids.shape != (x.shape[0], ):
+        raise ValueError(f'true_ids must hold one id per feature row: '
+                         f'{x.shape[0]} rows, got shape {true_ids.shape}')
+    rows = []
+    for value, generator in zip(values, generators):
+        start = time.perf_counter()
+        labels = generator(x)
+        row = {key: value}
+        row.update(cluster_quality(labels, true_ids))
+        row['time'] = time.perf_counter() - start
+        rows.append(row)
+    return rows
+
+
+def best_sweep_row(rows: Sequence[dict],
+                   criterion: str = 'ari_all',
+                   key: str = 'eps',
+                   tolerance: float = 1e-12) -> dict:
+    """The row of a sweep that scores best by ``criterion``.
+
+    Rows within ``tolerance`` of the best score tie; of those, the one of
+    the smallest ``key`` value wins (for DBSCAN's eps: the tighter
+    clustering, which merges fewer identities).
+
+    Args:
+        rows (Sequence[dict]): rows of :func:`sweep_label_generator`.
+        criterion (str): one of :data:`SWEEP_CRITERIA` (higher is better).
+            Defaults to ``'ari_all'``: agreement over all samples, each
+            outlier a cluster of its own, so that neither merging
+            identities nor discarding samples pays.
+        key (str): the swept setting. Defaults to ``'eps'``.
+        tolerance (float): scores this close to the best tie. Defaults to
+            1e-12.
+
+    Returns:
+        dict: the chosen row.
+
+    Raises:
+        ValueError: no row, or an unknown criterion.
+    """
+    if criterion not in SWEEP_CRITERIA:
+        raise ValueError(f'criterion must be one of {SWEEP_CRITERIA}, got '
+                         f'{criterion!r}')
+    rows = list(rows)
+    if not rows:
+        raise ValueError('no sweep row to choose from')
+    best = max(row[criterion] for row in rows)
+    tied = [row for row in rows if row[criterion] >= best - tolerance]
+    return min(tied, key=lambda row: row[key])

@@ -1,4 +1,6 @@
 """Re-clustering of the train split before every training epoch."""
+import copy
+import inspect
 import time
 from typing import Optional, Union
 
@@ -315,3 +317,46 @@ class ReClusterHook(Hook):
             k: float(quality[k])
             for k in ('purity', 'nmi', 'ari') if k in quality
         }
+
+
+def _is_recluster_hook(hook_type) -> bool:
+    if isinstance(hook_type, str):
+        # 'ReClusterHook' or scoped, 'mmreid_rcl.ReClusterHook'.
+        return hook_type.rsplit('.', 1)[-1] == ReClusterHook.__name__
+    return isinstance(hook_type, type) and issubclass(hook_type,
+                                                      ReClusterHook)
+
+
+def label_generator_cfg(cfg) -> Optional[dict]:
+    """The label generator config of a config's ``ReClusterHook``.
+
+    Args:
+        cfg (Config | dict): a full config; its ``custom_hooks`` are read.
+
+    Returns:
+        dict, optional: a copy of the hook's ``label_generator`` (the
+        hook's default when the entry sets none), None when
+        ``custom_hooks`` holds no ReClusterHook.
+
+    Raises:
+        ValueError: ``custom_hooks`` holds more than one ReClusterHook, or
+            its ``label_generator`` is not a config dict.
+    """
+    hooks = [
+        hook for hook in (cfg.get('custom_hooks') or [])
+        if isinstance(hook, dict) and _is_recluster_hook(hook.get('type'))
+    ]
+    if not hooks:
+        return None
+    if len(hooks) > 1:
+        raise ValueError(f'custom_hooks holds {len(hooks)} ReClusterHook '
+                         'entries; expected at most one')
+    default = inspect.signature(ReClusterHook).parameters[
+        'label_generator'].default
+    generator = hooks[0].get('label_generator', default)
+    if not isinstance(generator, dict):
+        raise ValueError(
+            'the ReClusterHook of custom_hooks has a label_generator of '
+            f'type {type(generator).__name__}; expected a config dict such '
+            "as dict(type='DBSCANLabelGenerator', eps=0.6)")
+    return copy.deepcopy(dict(generator))
