@@ -17,6 +17,51 @@ def _purity(labels: np.ndarray, true_ids: np.ndarray) -> float:
     return float(table.max(axis=1).sum() / len(labels))
 
 
+def _pairs(counts: np.ndarray) -> float:
+    return float((counts * (counts - 1) // 2).sum())
+
+
+def cross_camera_recall(pseudo_labels, true_ids, camera_ids) -> float:
+    """Share of a person's cross-camera image pairs put in one cluster.
+
+    Among the pairs of clustered images (label >= 0) that show the same
+    person in two different cameras, the share that share a pseudo label.
+    Clusters can be pure and still split every person by camera: then this
+    is 0, and contrastive training pushes the views of one person in two
+    cameras apart, which cross-camera retrieval punishes. NaN when there is
+    no such pair.
+
+    Args:
+        pseudo_labels (array-like): int labels (N,), -1 for outliers.
+        true_ids (array-like): true identity of each sample (N,).
+        camera_ids (array-like): camera of each sample (N,).
+
+    Returns:
+        float: The recall in [0, 1], or NaN.
+    """
+    labels = np.asarray(pseudo_labels).astype(np.int64, copy=False)
+    true_ids, cams = np.asarray(true_ids), np.asarray(camera_ids)
+    if not labels.shape == true_ids.shape == cams.shape or labels.ndim != 1:
+        raise ValueError('pseudo_labels, true_ids and camera_ids must be '
+                         '1-D of the same length, got shapes '
+                         f'{labels.shape}, {true_ids.shape}, {cams.shape}')
+    keep = labels >= 0
+    labels, true_ids, cams = labels[keep], true_ids[keep], cams[keep]
+
+    def cross_pairs(*keys):
+        # Same-key pairs minus those also in the same camera.
+        _, group = np.unique(np.stack(keys), axis=1, return_inverse=True)
+        _, group_cam = np.unique(
+            np.stack([*keys, cams]), axis=1, return_inverse=True)
+        return (_pairs(np.bincount(group.ravel())) -
+                _pairs(np.bincount(group_cam.ravel())))
+
+    total = cross_pairs(true_ids)
+    if total == 0:
+        return float('nan')
+    return cross_pairs(true_ids, labels) / total
+
+
 def cluster_quality(pseudo_labels, true_ids) -> dict:
     """Compare pseudo labels with the true identities.
 

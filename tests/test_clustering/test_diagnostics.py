@@ -39,3 +39,40 @@ def test_perfect_and_degenerate():
 def test_shape_mismatch():
     with pytest.raises(ValueError, match='same length'):
         cluster_quality([0, 1], [0, 1, 2])
+
+
+def _slow_cross_camera_recall(labels, ids, cams):
+    hit = total = 0
+    n = len(labels)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if labels[i] < 0 or labels[j] < 0:
+                continue
+            if ids[i] == ids[j] and cams[i] != cams[j]:
+                total += 1
+                hit += labels[i] == labels[j]
+    return hit / total if total else float('nan')
+
+
+def test_cross_camera_recall_hand_case_and_reference():
+    from mmreid_rcl.clustering.diagnostics import cross_camera_recall
+
+    # Person 0: two images per camera, clustered by camera (pure, split):
+    # none of its 4 cross-camera pairs is joined. Person 1: one cluster
+    # over both cameras: its 2 cross-camera pairs are joined.
+    labels = [0, 0, 1, 1, 2, 2, 2]
+    ids = [0, 0, 0, 0, 1, 1, 1]
+    cams = [0, 0, 1, 1, 0, 1, 1]
+    assert cross_camera_recall(labels, ids, cams) == pytest.approx(2 / 6)
+    # Outliers are left out; no cross-camera pair at all gives NaN.
+    assert cross_camera_recall([0, -1], [5, 5], [0, 1]) != \
+        cross_camera_recall([0, -1], [5, 5], [0, 1])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        labels = rng.integers(-1, 6, 60)
+        ids = rng.integers(0, 8, 60)
+        cams = rng.integers(0, 3, 60)
+        assert cross_camera_recall(labels, ids, cams) == pytest.approx(
+            _slow_cross_camera_recall(labels, ids, cams))
+    with pytest.raises(ValueError, match='same length'):
+        cross_camera_recall([0, 1], [0, 1], [0])

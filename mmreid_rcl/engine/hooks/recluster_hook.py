@@ -109,7 +109,9 @@ class ReClusterHook(Hook):
     the labels, then hand the pseudo labels to the model (which rebuilds its
     cluster memory) and to the train sampler. Outliers (-1) sit out the
     epoch. When the dataset knows the true ids, the purity, NMI and ARI of
-    the pseudo labels are logged; they are never used for training.
+    the pseudo labels and their cross-camera recall (the share of a
+    person's image pairs from two cameras put in one cluster) are logged;
+    they are never used for training.
 
     Args:
         label_generator (dict): clustering config, e.g.
@@ -311,12 +313,19 @@ class ReClusterHook(Hook):
         true_ids = np.asarray(dataset.get_person_ids())
         if true_ids.shape != labels.shape or (true_ids < 0).all():
             return {}
-        from mmreid_rcl.clustering import cluster_quality
+        from mmreid_rcl.clustering.diagnostics import (cluster_quality,
+                                                       cross_camera_recall)
         quality = cluster_quality(labels, true_ids)
-        return {
+        result = {
             k: float(quality[k])
             for k in ('purity', 'nmi', 'ari') if k in quality
         }
+        if hasattr(dataset, 'get_camera_ids'):
+            recall = cross_camera_recall(labels, true_ids,
+                                         dataset.get_camera_ids())
+            if recall == recall:  # not NaN
+                result['cross_camera_recall'] = recall
+        return result
 
 
 def _is_recluster_hook(hook_type) -> bool:
