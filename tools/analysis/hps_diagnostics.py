@@ -29,6 +29,13 @@ and how well the attention weight separates impostors from genuine members
 share of members below the floor, and the mean normalised entropy of a
 set's weights, 1 for uniform weights). The figures show whether the
 attention has learnt to mark mislabelled samples, which HPS relies on.
+Beside the AUC over all members it gives the AUC within sets (only
+members of one set compared) and, over the sets with exactly one
+impostor, how often the impostor weighs least; the same for two
+similarity-only references: received attention of a softmax over the
+other members, and a softmax of each member's mean similarity to the
+others (what an untrained ``SimilarityAttentionAggregator`` gives). The
+numerics are in ``mmreid_rcl/evaluation/functional/impostor_diagnostics.py``.
 
 It also prints the SAA loss of the drawn sets (their aggregates against the
 memory) for the trained aggregate, the trained weights applied to the
@@ -41,7 +48,6 @@ import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -49,163 +55,20 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
 
+# The numerics live in the package; the names stay importable from here.
+# isort: off
+from mmreid_rcl.evaluation.functional import (  # noqa: E402
+    draw_sets, impostor_auc, impostor_flags, mean_mutual_similarity,
+    mutual_similarity_weights, normalised_entropy, pick_rates, roc_auc,
+    set_loss, similarity_weights, single_impostor_lowest, within_set_auc)
+# isort: on
 
-def impostor_flags(labels: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
-    """Whether each clustered sample's true id differs from its cluster's
-    most common true id (the smallest id on ties); False for outliers.
-
-    Args:
-        labels (ndarray): (N, ) pseudo labels, -1 for outliers.
-        true_ids (ndarray): (N, ) true identities.
-
-    Returns:
-        ndarray: (N, ) bool.
-    """
-    labels = np.asarray(labels)
-    true_ids = np.asarray(true_ids)
-    flags = np.zeros(len(labels), dtype=bool)
-    keep = labels >= 0
-    if not keep.any():
-        return flags
-    _, tid = np.unique(true_ids[keep], return_inverse=True)
-    lab = labels[keep]
-    counts = np.zeros((lab.max() + 1, tid.max() + 1), dtype=np.int64)
-    np.add.at(counts, (lab, tid), 1)
-    majority = counts.argmax(1)  # argmax picks the smallest id on ties
-    flags[keep] = tid != majority[lab]
-    return flags
-
-
-def pick_rates(weights: np.ndarray, dispersion: np.ndarray,
-               proto_sims: np.ndarray, impostor: np.ndarray,
-               floor: float,
-               mutual: Optional[np.ndarray] = None) -> Dict[str, float]:
-    """Share of sets whose picked member is an impostor, per rule.
-
-    Args:
-        weights (ndarray): (S, K) attention weights of S sets of K members.
-        dispersion (ndarray): (S, K) ``1 - cos(Z_i, p)``.
-        proto_sims (ndarray): (S, K) cosine of each member to its prototype.
-        impostor (ndarray): (S, K) bool.
-        floor (float): HPS keeps members with ``weight >= floor``.
-        mutual (ndarray, optional): (S, K) mean cosine of each member to
-            the other members of its set; adds the ``central`` rate.
-
-    Returns:
-        dict: rates for ``any``, ``hard``, ``hps``, ``most_attended``,
-        ``central`` (with ``mutual``) and ``hps_eligible`` (mean share of
-        members at or above the floor).
-    """
-    rows = np.arange(len(weights))
-    eligible = weights >= floor
-    # A set with no eligible member moves no prototype: it is left out of
-    # the HPS rate (its share is reported through hps_eligible).
-    has = eligible.any(1)
-    masked = np.where(eligible, dispersion, -np.inf)
-    hps = masked.argmax(1)
-    rates = dict(
-        any=float(impostor.mean()),
-        hard=float(impostor[rows, proto_sims.argmin(1)].mean()),
-        hps=float(impostor[rows, hps][has].mean()) if has.any() else
-        float('nan'),
-        most_attended=float(impostor[rows, weights.argmax(1)].mean()),
-        hps_eligible=float(eligible.mean()))
-    if mutual is not None:
-        rates['central'] = float(impostor[rows, mutual.argmax(1)].mean())
-    return rates
-
-
-def mean_mutual_similarity(x: np.ndarray) -> np.ndarray:
-    """(S, K, D) sets of K >= 2 features -> (S, K) mean cosine of each
-    member to the other members of its set."""
-    k = x.shape[1]
-    sims = np.einsum('skd,sjd->skj', x, x)
-    return (sims.sum(2) - np.einsum('skk->sk', sims)) / (k - 1)
-
-
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Probability that a random positive scores above a random negative
-    (ties count half): the ROC AUC, by ranks."""
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    positive = np.asarray(positive, dtype=bool).ravel()
-    num_pos, num_neg = positive.sum(), (~positive).sum()
-    if num_pos == 0 or num_neg == 0:
-        return float('nan')
-    order = np.argsort(scores, kind='mergesort')
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    # Average ranks over ties.
-    _, first, counts = np.unique(
-        sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[positive].sum() - num_pos * (num_pos + 1) / 2) /
-                 (num_pos * num_neg))
-
-
-def normalised_entropy(weights: np.ndarray) -> float:
-    """Mean over sets of ``H(w) / log K``: 1 for uniform weights."""
-    w = np.clip(weights, 1e-12, 1.0)
-    return float((-(w * np.log(w)).sum(1) / np.log(w.shape[1])).mean())
-
-
-def similarity_weights(x: np.ndarray, temperature: float) -> np.ndarray:
-    """Weights from the members' similarities alone, as a reference for
-    what any attention could see in the features.
-
-    Each member spreads one unit of attention over the OTHER members of
-    its set by a softmax of cosine similarity / temperature; a member's
-    weight is what it receives, normalised to sum 1 per set.
-
-    Args:
-        x (ndarray): (S, K) sets of K >= 2 L2-normalised (D, ) features,
-            shape (S, K, D).
-        temperature (float): softmax temperature.
-
-    Returns:
-        ndarray: (S, K) weights.
-    """
-    k = x.shape[1]
-    scores = np.einsum('skd,sjd->skj', x, x) / temperature
-    scores[:, np.arange(k), np.arange(k)] = -np.inf
-    scores -= scores.max(2, keepdims=True)
-    attn = np.exp(scores)
-    attn /= attn.sum(2, keepdims=True)
-    received = attn.sum(1)
-    return received / received.sum(1, keepdims=True)
-
-
-def set_loss(memory, aggregates: np.ndarray, targets: np.ndarray) -> float:
-    """The SAA loss of sets, for any way of aggregating them: the mean
-    cross-entropy of the memory's logits of each aggregate at its set's
-    cluster.
-
-    Args:
-        memory (ClusterMemory): the trained model's memory.
-        aggregates (ndarray): (S, D) normalised set aggregates.
-        targets (ndarray): (S, ) each set's cluster.
-    """
-    logits = memory.logits(
-        torch.as_tensor(aggregates, dtype=memory.prototypes.dtype))
-    return float(
-        torch.nn.functional.cross_entropy(logits, torch.as_tensor(targets)))
-
-
-def draw_sets(labels: np.ndarray, k: int, sets_per_cluster: int,
-              seed: int) -> np.ndarray:
-    """(S, k) sample indices: random k-member sets of each cluster with at
-    least k members."""
-    rng = np.random.default_rng(seed)
-    sets = []
-    for c in np.unique(labels[labels >= 0]):
-        members = np.flatnonzero(labels == c)
-        if len(members) < k:
-            continue
-        for _ in range(sets_per_cluster):
-            sets.append(rng.choice(members, size=k, replace=False))
-    if not sets:
-        raise ValueError(f'no cluster has at least {k} members')
-    return np.stack(sets)
+__all__ = [
+    'draw_sets', 'impostor_auc', 'impostor_flags', 'mean_mutual_similarity',
+    'mutual_similarity_weights', 'normalised_entropy', 'pick_rates',
+    'roc_auc', 'set_loss', 'similarity_weights', 'single_impostor_lowest',
+    'within_set_auc', 'main'
+]
 
 
 def parse_args(argv=None):
@@ -316,6 +179,7 @@ def main(argv=None):
     ref_disp = 1 - np.einsum('skd,sd->sk', xs, ref_agg)
     ref_rates = pick_rates(ref_w, ref_disp, proto_sims.numpy(), imp, floor,
                            mutual)
+    mutual_w = mutual_similarity_weights(xs, args.reference_temperature)
     targets = labels[sets[:, 0]]
     plain = xs.mean(1)
     plain /= np.linalg.norm(plain, axis=1, keepdims=True)
@@ -337,7 +201,9 @@ def main(argv=None):
         num_sets=len(sets),
         clusters=int(labels.max() + 1),
         impostor_share_clustered=float(impostor[labels >= 0].mean()),
-        weight_auc_genuine_over_impostor=roc_auc(weights, ~imp),
+        weight_auc_genuine_over_impostor=impostor_auc(weights, imp),
+        weight_within_set_auc=within_set_auc(weights, imp),
+        single_impostor_lowest=single_impostor_lowest(weights, imp),
         weight_entropy=normalised_entropy(weights),
         weight_min_max_ratio=float(
             (weights.min(1) / weights.max(1)).mean()),
@@ -345,8 +211,17 @@ def main(argv=None):
         set_loss=losses,
         reference=dict(
             temperature=args.reference_temperature,
-            weight_auc_genuine_over_impostor=roc_auc(ref_w, ~imp),
-            pick_impostor_rate=ref_rates))
+            weight_auc_genuine_over_impostor=impostor_auc(ref_w, imp),
+            weight_within_set_auc=within_set_auc(ref_w, imp),
+            single_impostor_lowest=single_impostor_lowest(ref_w, imp),
+            pick_impostor_rate=ref_rates),
+        # softmax(mean similarity to the others / T): what an untrained
+        # SimilarityAttentionAggregator gives.
+        mutual_reference=dict(
+            temperature=args.reference_temperature,
+            weight_auc_genuine_over_impostor=impostor_auc(mutual_w, imp),
+            weight_within_set_auc=within_set_auc(mutual_w, imp),
+            single_impostor_lowest=single_impostor_lowest(mutual_w, imp)))
     print(f'{len(sets)} sets of {args.k} from {result["clusters"]} clusters;'
           f' impostors among clustered samples: '
           f'{result["impostor_share_clustered"]:.1%}')
@@ -355,9 +230,15 @@ def main(argv=None):
           f'entropy {result["weight_entropy"]:.4f}, mean min/max '
           f'{result["weight_min_max_ratio"]:.3f}, members at or above the '
           f'floor {floor:.3f}: {rates["hps_eligible"]:.1%}')
-    print(f'similarity-only reference weights (T = '
-          f'{args.reference_temperature}): AUC genuine > impostor '
-          f'{result["reference"]["weight_auc_genuine_over_impostor"]:.3f}')
+    for name, part in (('attention weight', result),
+                       ('similarity-only reference (received, T = '
+                        f'{args.reference_temperature})', result['reference']),
+                       ('mean-similarity reference',
+                        result['mutual_reference'])):
+        print(f'{name}: AUC genuine > impostor '
+              f'{part["weight_auc_genuine_over_impostor"]:.3f}, within sets '
+              f'{part["weight_within_set_auc"]:.3f}; a lone impostor weighs '
+              f'least in {part["single_impostor_lowest"]:.1%} of its sets')
     print(f'SAA loss of the sets against the memory: trained aggregate '
           f'{losses["trained"]:.3f}, trained weights on the unrefined '
           f'members {losses["trained_weights_on_inputs"]:.3f}, plain mean '

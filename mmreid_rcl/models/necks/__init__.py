@@ -4,9 +4,10 @@ from .gap import GlobalAveragePooling
 from .gem import GeneralizedMeanPooling
 from .gmp import GlobalMaxPooling
 from .reid_neck import ReIDNeck
+from .similarity_attention_aggregator import SimilarityAttentionAggregator
 
 __all__ = [
     'ClusterAttentionAggregator', 'group_into_sets',
     'GeneralizedMeanPooling', 'GlobalAveragePooling', 'GlobalMaxPooling',
-    'ReIDNeck'
+    'ReIDNeck', 'SimilarityAttentionAggregator'
 ]

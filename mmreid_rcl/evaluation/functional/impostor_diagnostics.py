@@ -1,0 +1,342 @@
+"""How well per-member weights of cluster sets mark mislabelled members.
+
+A clustered sample is an *impostor* when its true identity is not the most
+common true identity of its cluster (true ids are read for this diagnostic
+only, never for training). Given sets of K members drawn from clusters and
+a weight per member (an aggregator's, or a reference computed from the
+members' similarities), these functions measure how well the weights tell
+impostors from genuine members and how often each memory-update rule would
+move a prototype with an impostor. ``tools/analysis/hps_diagnostics.py``
+applies them to a trained model.
+"""
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+__all__ = [
+    'impostor_flags', 'draw_sets', 'roc_auc', 'impostor_auc',
+    'within_set_auc', 'single_impostor_lowest', 'normalised_entropy',
+    'mean_mutual_similarity', 'similarity_weights',
+    'mutual_similarity_weights', 'pick_rates', 'rule_picks', 'set_loss'
+]
+
+
+def impostor_flags(labels: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
+    """Whether each clustered sample's true id differs from its cluster's
+    most common true id (the smallest id on ties); False for outliers.
+
+    Args:
+        labels (ndarray): (N, ) pseudo labels, -1 for outliers.
+        true_ids (ndarray): (N, ) true identities.
+
+    Returns:
+        ndarray: (N, ) bool.
+    """
+    labels = np.asarray(labels)
+    true_ids = np.asarray(true_ids)
+    if labels.shape != true_ids.shape or labels.ndim != 1:
+        raise ValueError('impostor_flags: expected labels and true_ids of '
+                         f'the same (N, ) shape, got {labels.shape} and '
+                         f'{true_ids.shape}')
+    flags = np.zeros(len(labels), dtype=bool)
+    keep = labels >= 0
+    if not keep.any():
+        return flags
+    _, tid = np.unique(true_ids[keep], return_inverse=True)
+    _, lab = np.unique(labels[keep], return_inverse=True)
+    counts = np.zeros((lab.max() + 1, tid.max() + 1), dtype=np.int64)
+    np.add.at(counts, (lab, tid), 1)
+    majority = counts.argmax(1)  # argmax picks the smallest id on ties
+    flags[keep] = tid != majority[lab]
+    return flags
+
+
+def draw_sets(labels: np.ndarray, k: int, sets_per_cluster: int,
+              seed: int) -> np.ndarray:
+    """Random k-member sets of each cluster with at least k members, as
+    the identity sampler draws them in training.
+
+    Args:
+        labels (ndarray): (N, ) pseudo labels, -1 for outliers.
+        k (int): members per set.
+        sets_per_cluster (int): sets drawn from each cluster.
+        seed (int): seed of the generator.
+
+    Returns:
+        ndarray: (S, k) sample indices, the sets of one cluster together,
+        clusters in increasing label order.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    sets = []
+    for c in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == c)
+        if len(members) < k:
+            continue
+        for _ in range(sets_per_cluster):
+            sets.append(rng.choice(members, size=k, replace=False))
+    if not sets:
+        raise ValueError(f'draw_sets: no cluster has at least {k} members')
+    return np.stack(sets)
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a random positive scores above a random negative
+    (ties count half): the ROC AUC, by ranks. NaN without positives or
+    without negatives."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    positive = np.asarray(positive, dtype=bool).ravel()
+    num_pos, num_neg = positive.sum(), (~positive).sum()
+    if num_pos == 0 or num_neg == 0:
+        return float('nan')
+    order = np.argsort(scores, kind='mergesort')
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # Average ranks over ties.
+    _, first, counts = np.unique(
+        sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[positive].sum() - num_pos * (num_pos + 1) / 2) /
+                 (num_pos * num_neg))
+
+
+def impostor_auc(weights: np.ndarray, impostor: np.ndarray) -> float:
+    """ROC AUC of the weights of all members of all sets, genuine members
+    as positives: 1 when every genuine member outweighs every impostor,
+    0.5 when the weights do not see impostors.
+
+    Args:
+        weights (ndarray): (S, K) per-member weights (or scores).
+        impostor (ndarray): (S, K) bool.
+    """
+    return roc_auc(weights, ~np.asarray(impostor, dtype=bool))
+
+
+def within_set_auc(weights: np.ndarray, impostor: np.ndarray) -> float:
+    """Like :func:`impostor_auc`, but only genuine and impostor members
+    of the SAME set are compared (ties count half): what a rule that
+    ranks the members of one set can use. NaN when no set holds both.
+
+    Args:
+        weights (ndarray): (S, K) per-member weights.
+        impostor (ndarray): (S, K) bool.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    imp = np.asarray(impostor, dtype=bool)
+    # (S, K genuine, K impostor) comparisons.
+    diff = w[:, :, None] - w[:, None, :]
+    pairs = ~imp[:, :, None] & imp[:, None, :]
+    num = pairs.sum()
+    if num == 0:
+        return float('nan')
+    wins = (diff > 0) + 0.5 * (diff == 0)
+    return float((wins * pairs).sum() / num)
+
+
+def single_impostor_lowest(weights: np.ndarray,
+                           impostor: np.ndarray) -> float:
+    """In the sets with exactly one impostor, the share where the impostor
+    has the lowest weight (a tie at the lowest weight counts 1/ties).
+    NaN when no set has exactly one impostor.
+
+    Args:
+        weights (ndarray): (S, K) per-member weights.
+        impostor (ndarray): (S, K) bool.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    imp = np.asarray(impostor, dtype=bool)
+    one = imp.sum(1) == 1
+    if not one.any():
+        return float('nan')
+    w, imp = w[one], imp[one]
+    lowest = w == w.min(1, keepdims=True)
+    credit = (lowest & imp).sum(1) / lowest.sum(1)
+    return float(credit.mean())
+
+
+def normalised_entropy(weights: np.ndarray) -> float:
+    """Mean over sets of ``H(w) / log K``: 1 for uniform weights."""
+    w = np.clip(np.asarray(weights, dtype=np.float64), 1e-12, 1.0)
+    return float((-(w * np.log(w)).sum(1) / np.log(w.shape[1])).mean())
+
+
+def mean_mutual_similarity(x: np.ndarray) -> np.ndarray:
+    """(S, K, D) sets of K >= 2 features -> (S, K) mean cosine of each
+    member to the other members of its set (features L2-normalised)."""
+    k = x.shape[1]
+    if k < 2:
+        raise ValueError('mean_mutual_similarity: sets need at least 2 '
+                         f'members, got K={k}')
+    sims = np.einsum('skd,sjd->skj', x, x)
+    return (sims.sum(2) - np.einsum('skk->sk', sims)) / (k - 1)
+
+
+def similarity_weights(x: np.ndarray, temperature: float) -> np.ndarray:
+    """Reference weights from the members' similarities alone: received
+    attention.
+
+    Each member spreads one unit of attention over the OTHER members of
+    its set by a softmax of cosine similarity / temperature; a member's
+    weight is what it receives, normalised to sum 1 per set.
+
+    Args:
+        x (ndarray): (S, K, D) sets of K >= 2 L2-normalised features.
+        temperature (float): softmax temperature.
+
+    Returns:
+        ndarray: (S, K) weights.
+    """
+    k = x.shape[1]
+    scores = np.einsum('skd,sjd->skj', x, x) / temperature
+    scores[:, np.arange(k), np.arange(k)] = -np.inf
+    scores -= scores.max(2, keepdims=True)
+    attn = np.exp(scores)
+    attn /= attn.sum(2, keepdims=True)
+    received = attn.sum(1)
+    return received / received.sum(1, keepdims=True)
+
+
+def mutual_similarity_weights(x: np.ndarray,
+                              temperature: float) -> np.ndarray:
+    """Reference weights ``softmax(mean_sim / T)`` over each set, with
+    ``mean_sim`` the mean cosine of a member to the other members: what
+    an untrained ``SimilarityAttentionAggregator`` gives.
+
+    Args:
+        x (ndarray): (S, K, D) sets of K >= 2 L2-normalised features.
+        temperature (float): softmax temperature.
+
+    Returns:
+        ndarray: (S, K) weights.
+    """
+    logits = mean_mutual_similarity(x) / temperature
+    logits -= logits.max(1, keepdims=True)
+    w = np.exp(logits)
+    return w / w.sum(1, keepdims=True)
+
+
+def _set_picks(score: np.ndarray, largest: bool) -> np.ndarray:
+    """(S, K) scores -> (S, ) the member each set's rule picks, by the
+    memory update's own pick logic (ties to the first member)."""
+    from mmreid_rcl.models.memories.memory_update import _pick_per_prototype
+    num_sets, k = score.shape
+    labels = torch.arange(num_sets).repeat_interleave(k)
+    _, picks, _ = _pick_per_prototype(
+        torch.as_tensor(np.ascontiguousarray(score),
+                        dtype=torch.float64).reshape(-1),
+        labels,
+        largest=largest)
+    return picks.numpy() - np.arange(num_sets) * k
+
+
+def pick_rates(weights: np.ndarray,
+               dispersion: np.ndarray,
+               proto_sims: np.ndarray,
+               impostor: np.ndarray,
+               floor: float,
+               mutual: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """Share of sets whose picked member is an impostor, per update rule.
+
+    The picks go through the memory update's own selection
+    (``_pick_per_prototype`` of ``memory_update.py``) with each rule's
+    score: ``hard`` the smallest similarity to the prototype
+    (``HardMemoryUpdate``), ``hps`` the largest dispersion among members
+    with ``weight >= floor`` (``HPSMemoryUpdate``), ``central`` the
+    largest mean similarity to the other members
+    (``CentralMemoryUpdate``). :func:`rule_picks` runs the rules
+    themselves, to check these scores against them.
+
+    Args:
+        weights (ndarray): (S, K) attention weights of S sets of K members.
+        dispersion (ndarray): (S, K) ``1 - cos(Z_i, p)``.
+        proto_sims (ndarray): (S, K) cosine of each member to its prototype.
+        impostor (ndarray): (S, K) bool.
+        floor (float): HPS keeps members with ``weight >= floor``.
+        mutual (ndarray, optional): (S, K) mean cosine of each member to
+            the other members of its set; adds the ``central`` rate.
+
+    Returns:
+        dict: rates for ``any`` (every member moves the prototype: the
+        share of impostors), ``hard``, ``hps`` (sets without a member at
+        or above the floor move nothing and are left out; NaN when none
+        has one), ``most_attended``, ``central`` (with ``mutual``) and
+        ``hps_eligible`` (the share of members at or above the floor).
+    """
+    weights = np.asarray(weights)
+    impostor = np.asarray(impostor, dtype=bool)
+    rows = np.arange(len(weights))
+    eligible = weights >= floor
+    has = eligible.any(1)
+    hps = _set_picks(np.where(eligible, dispersion, -np.inf), largest=True)
+    hard = _set_picks(np.asarray(proto_sims), largest=False)
+    rates = dict(
+        any=float(impostor.mean()),
+        hard=float(impostor[rows, hard].mean()),
+        hps=float(impostor[rows[has], hps[has]].mean())
+        if has.any() else float('nan'),
+        most_attended=float(
+            impostor[rows, _set_picks(weights, largest=True)].mean()),
+        hps_eligible=float(eligible.mean()))
+    if mutual is not None:
+        central = _set_picks(np.asarray(mutual), largest=True)
+        rates['central'] = float(impostor[rows, central].mean())
+    return rates
+
+
+@torch.no_grad()
+def rule_picks(rule, x: torch.Tensor, prototypes: torch.Tensor,
+               chunk: int = 256, **per_sample) -> np.ndarray:
+    """The member of each set that a memory-update rule moves its
+    prototype with, found by running the rule itself.
+
+    Each set is one prototype. The rule runs with momentum 0, so the
+    updated prototype IS its pick, normalised; the pick is the member
+    most similar to it. Rules that move a prototype with several members
+    (the mean update) have no single pick and give meaningless answers.
+
+    Args:
+        rule (callable): a memory update rule, e.g.
+            ``HardMemoryUpdate()``.
+        x (Tensor): (S, K, D) L2-normalised member features.
+        prototypes (Tensor): (S, D) each set's prototype.
+        chunk (int): sets per call of the rule (some rules compare all
+            samples of a call with each other).
+        **per_sample: (S, K) tensors the rule reads (``weights``,
+            ``floors``, ``dispersion`` for HPS).
+
+    Returns:
+        ndarray: (S, ) the index in its set of each set's pick.
+    """
+    num_sets, k, _ = x.shape
+    picks = []
+    for start in range(0, num_sets, chunk):
+        stop = min(num_sets, start + chunk)
+        feats = x[start:stop]
+        labels = torch.arange(stop - start).repeat_interleave(k)
+        extra = {
+            name: value[start:stop].reshape(-1)
+            for name, value in per_sample.items()
+        }
+        moved = rule(prototypes[start:stop].clone(), feats.reshape(-1,
+                                                                   x.size(2)),
+                     labels, 0.0, **extra)
+        picks.append((feats * moved[:, None]).sum(-1).argmax(1))
+    return torch.cat(picks).cpu().numpy()
+
+
+def set_loss(memory, aggregates: np.ndarray, targets: np.ndarray) -> float:
+    """The SAA loss of sets, for any way of aggregating them: the mean
+    cross-entropy of the memory's logits of each aggregate at its set's
+    cluster.
+
+    Args:
+        memory (ClusterMemory): the trained model's memory.
+        aggregates (ndarray): (S, D) normalised set aggregates.
+        targets (ndarray): (S, ) each set's cluster.
+    """
+    logits = memory.logits(
+        torch.as_tensor(aggregates, dtype=memory.prototypes.dtype))
+    return float(
+        torch.nn.functional.cross_entropy(logits, torch.as_tensor(targets)))

@@ -1,0 +1,123 @@
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmreid_rcl.evaluation.functional import (impostor_auc, impostor_flags,
+                                              mean_mutual_similarity,
+                                              mutual_similarity_weights,
+                                              pick_rates, roc_auc, rule_picks,
+                                              single_impostor_lowest,
+                                              within_set_auc)
+from mmreid_rcl.models.memories import (CentralMemoryUpdate, HardMemoryUpdate,
+                                        HPSMemoryUpdate)
+
+
+def test_impostor_flags_accept_non_contiguous_labels():
+    labels = np.array([5, 5, 5, 9, 9, -1, 9])
+    true_ids = np.array([7, 7, 3, 5, 2, 7, 2])
+    np.testing.assert_array_equal(
+        impostor_flags(labels, true_ids),
+        [False, False, True, True, False, False, False])
+    with pytest.raises(ValueError, match='same'):
+        impostor_flags(labels, true_ids[:3])
+
+
+def test_impostor_auc_and_within_set_auc_by_hand():
+    weights = np.array([[0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]])
+    impostor = np.array([[False, False, False, True],
+                         [False, False, False, False]])
+    # Pooled: the impostor (0.1) ties with one genuine 0.1 and is below
+    # the other six: (6 + 0.5) / 7. Within sets: above nothing in set 0.
+    assert impostor_auc(weights, impostor) == pytest.approx(6.5 / 7)
+    assert within_set_auc(weights, impostor) == 1
+    assert np.isnan(within_set_auc(weights, np.zeros((2, 4), bool)))
+    assert impostor_auc(weights, impostor) == roc_auc(weights, ~impostor)
+
+
+def test_within_set_auc_matches_pair_loops():
+    rng = np.random.default_rng(0)
+    weights = rng.integers(0, 4, size=(7, 5)).astype(float)  # ties
+    impostor = rng.random((7, 5)) < 0.3
+    wins = []
+    for s in range(7):
+        for i, j in itertools.product(range(5), range(5)):
+            if not impostor[s, i] and impostor[s, j]:
+                d = weights[s, i] - weights[s, j]
+                wins.append(1.0 if d > 0 else 0.5 if d == 0 else 0.0)
+    assert within_set_auc(weights, impostor) == pytest.approx(np.mean(wins))
+
+
+def test_single_impostor_lowest_by_hand():
+    weights = np.array([
+        [0.1, 0.3, 0.3, 0.3],  # one impostor, lowest: 1
+        [0.3, 0.1, 0.3, 0.3],  # one impostor (member 0), not lowest: 0
+        [0.25, 0.25, 0.25, 0.25],  # one impostor, 4-way tie: 1/4
+        [0.1, 0.1, 0.4, 0.4],  # two impostors: left out
+    ])
+    impostor = np.array([[True, False, False, False],
+                         [True, False, False, False],
+                         [False, False, True, False],
+                         [True, True, False, False]])
+    assert single_impostor_lowest(weights, impostor) == pytest.approx(
+        (1 + 0 + 0.25) / 3)
+    assert np.isnan(single_impostor_lowest(weights, np.zeros((4, 4), bool)))
+
+
+def test_mutual_similarity_weights_match_loops():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4, 5))
+    x /= np.linalg.norm(x, axis=2, keepdims=True)
+    w = mutual_similarity_weights(x, temperature=0.2)
+    for s in range(3):
+        mean = [np.mean([x[s, i] @ x[s, j] for j in range(4) if j != i])
+                for i in range(4)]
+        e = np.exp(np.array(mean) / 0.2)
+        np.testing.assert_allclose(w[s], e / e.sum(), rtol=1e-6)
+    with pytest.raises(ValueError, match='at least 2 members'):
+        mean_mutual_similarity(x[:, :1])
+
+
+def test_pick_rates_agree_with_the_update_rules_themselves():
+    g = torch.Generator().manual_seed(0)
+    num_sets, k, dim = 40, 4, 6
+    x = F.normalize(torch.randn(num_sets, k, dim, generator=g), dim=-1)
+    protos = F.normalize(torch.randn(num_sets, dim, generator=g), dim=-1)
+    weights = torch.softmax(torch.randn(num_sets, k, generator=g), dim=1)
+    dispersion = torch.rand(num_sets, k, generator=g)
+    floor = 0.2
+    # Every set keeps a member at or above the floor (HPS needs one).
+    weights[:, 0] = weights[:, 0].clamp(min=floor)
+    impostor = (torch.rand(num_sets, k, generator=g) < 0.3).numpy()
+    proto_sims = (x * protos[:, None]).sum(-1)
+    mutual = mean_mutual_similarity(x.double().numpy())
+    rates = pick_rates(weights.numpy(), dispersion.numpy(),
+                       proto_sims.numpy(), impostor, floor, mutual)
+    rows = np.arange(num_sets)
+    hard = rule_picks(HardMemoryUpdate(), x, protos, chunk=7)
+    assert rates['hard'] == pytest.approx(impostor[rows, hard].mean())
+    np.testing.assert_array_equal(hard, proto_sims.argmin(1).numpy())
+    central = rule_picks(CentralMemoryUpdate(), x, protos)
+    assert rates['central'] == pytest.approx(impostor[rows, central].mean())
+    hps = rule_picks(
+        HPSMemoryUpdate(), x, protos, weights=weights,
+        floors=torch.full((num_sets, k), floor), dispersion=dispersion)
+    assert rates['hps'] == pytest.approx(impostor[rows, hps].mean())
+    expected = torch.where(weights >= floor, dispersion,
+                           torch.tensor(-1.0)).argmax(1).numpy()
+    np.testing.assert_array_equal(hps, expected)
+
+
+def test_pick_rates_leave_out_sets_without_an_eligible_member():
+    weights = np.array([[0.05, 0.05, 0.05, 0.85], [0.1, 0.1, 0.1, 0.7]])
+    dispersion = np.array([[0.9, 0.1, 0.1, 0.2], [0.1, 0.1, 0.1, 0.1]])
+    impostor = np.array([[True, False, False, False],
+                         [False, False, False, True]])
+    rates = pick_rates(weights, dispersion, dispersion, impostor, floor=0.8)
+    # Set 1 has no member at or above 0.8: only set 0 counts, member 3.
+    assert rates['hps'] == 0
+    assert rates['hps_eligible'] == pytest.approx(1 / 8)
+    rates = pick_rates(weights, dispersion, dispersion, impostor, floor=0.9)
+    assert np.isnan(rates['hps'])
