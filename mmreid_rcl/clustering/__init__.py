@@ -7,10 +7,13 @@ from .diagnostics import cluster_quality
 from .jaccard_distance import (as_unit_features, jaccard_distance,
                                k_reciprocal_encoding, k_reciprocal_sets)
 from .knn import faiss_num_threads, knn_search
+from .memory import (ClusteringMemoryError, available_memory,
+                     clustering_memory, estimate_clustering_memory)
 
 __all__ = [
-    'BaseLabelGenerator', 'DBSCANLabelGenerator', 'as_unit_features',
-    'cluster_quality', 'dbscan_labels', 'faiss_num_threads',
-    'jaccard_distance', 'k_reciprocal_encoding', 'k_reciprocal_sets',
-    'knn_search', 'relabel_by_first_member'
+    'BaseLabelGenerator', 'ClusteringMemoryError', 'DBSCANLabelGenerator',
+    'as_unit_features', 'available_memory', 'cluster_quality',
+    'clustering_memory', 'dbscan_labels', 'estimate_clustering_memory',
+    'faiss_num_threads', 'jaccard_distance', 'k_reciprocal_encoding',
+    'k_reciprocal_sets', 'knn_search', 'relabel_by_first_member'
 ]

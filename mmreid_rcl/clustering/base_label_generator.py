@@ -14,7 +14,9 @@ class BaseLabelGenerator(metaclass=ABCMeta):
     A subclass implements :meth:`generate` and registers itself in
     ``mmreid_rcl.registry.LABEL_GENERATORS``, so that a config picks it by
     ``type=``; :meth:`__call__` validates and normalises the features and
-    returns the labels, optionally with diagnostics.
+    returns the labels, optionally with diagnostics. A subclass that knows
+    its memory needs overrides :meth:`check_memory`, which runs before
+    anything is allocated.
     """
 
     def __call__(
@@ -36,6 +38,7 @@ class BaseLabelGenerator(metaclass=ABCMeta):
             least ``num_clusters``, ``num_outliers`` and ``time_total`` in
             seconds).
         """
+        self.check_memory(features)
         x = as_unit_features(features)
         labels, info = self.generate(x)
         labels = np.asarray(labels, dtype=np.int64)
@@ -46,6 +49,12 @@ class BaseLabelGenerator(metaclass=ABCMeta):
         info.setdefault('num_clusters', int(labels.max(initial=-1)) + 1)
         info.setdefault('num_outliers', int((labels < 0).sum()))
         return (labels, info) if return_info else labels
+
+    def check_memory(self, features: Union[np.ndarray,
+                                           torch.Tensor]) -> None:
+        """Refuse, before any allocation, a clustering of ``features`` that
+        cannot fit in memory (raise :class:`MemoryError`). The default
+        checks nothing."""
 
     @abstractmethod
     def generate(self, features: np.ndarray) -> Tuple[np.ndarray, dict]:

@@ -1,14 +1,24 @@
 """DBSCAN on the k-reciprocal Jaccard distance (the cluster-contrast way)."""
 import time
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
+import scipy.sparse as sp
+import torch
+from mmengine.logging import print_log
 
 from mmreid_rcl.registry import LABEL_GENERATORS
 from .base_label_generator import BaseLabelGenerator
 from .dbscan import dbscan_labels
-from .jaccard_distance import DEFAULT_CHUNK_SIZE, jaccard_distance
-from .knn import DEFAULT_KNN, KnnConfig, knn_search, parse_knn_config
+from .jaccard_distance import (DEFAULT_CHUNK_SIZE, jaccard_distance,
+                               unit_features_copy_bytes)
+from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, knn_search,
+                  parse_knn_config)
+from .memory import (check_memory, clustering_memory, dbscan_memory,
+                     format_bytes, jaccard_memory, model_sizes)
+
+_ADVICE = ('; cluster fewer features, give the process more memory, or set '
+           'memory_check=False in the label generator config to try anyway')
 
 
 @LABEL_GENERATORS.register_module()
@@ -31,7 +41,15 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
         num_threads (int, optional): threads of the kNN search (faiss) and
             of the Jaccard step; ``None`` uses every available CPU
             (mmengine leaves OpenMP at 1 thread in distributed runs).
-        chunk_size (int): working-set bound of the Jaccard step.
+        chunk_size (int): working-set bound of the Jaccard step, in pair
+            contributions (about 40 bytes each) per thread.
+        memory_check (bool): before clustering, log the estimated memory
+            (:func:`~mmreid_rcl.clustering.memory.clustering_memory`) and
+            refuse with :class:`~mmreid_rcl.clustering.ClusteringMemoryError`
+            when less is available (under RLIMIT_AS, RLIMIT_DATA, a cgroup
+            limit or MemAvailable); check again with the real sizes before
+            the pair step of the Jaccard distance and before DBSCAN.
+            Defaults to True.
 
     Example:
         >>> from mmreid_rcl.registry import LABEL_GENERATORS
@@ -47,7 +65,8 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
                  k2: int = 6,
                  knn: KnnConfig = DEFAULT_KNN,
                  num_threads: Optional[int] = None,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 memory_check: bool = True) -> None:
         if not 0 < eps < 1:
             raise ValueError(
                 f'eps must be in (0, 1) for the Jaccard distance, got {eps}')
@@ -58,6 +77,9 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
         if not 1 <= k2 <= k1:
             raise ValueError(f'need 1 <= k2 <= k1, got k1={k1}, k2={k2}')
         parse_knn_config(knn)  # fail at build time, not at the first epoch
+        if not isinstance(memory_check, bool):
+            raise TypeError(f'memory_check must be True or False, got '
+                            f'{memory_check!r}')
         self.eps = eps
         self.min_samples = min_samples
         self.k1 = k1
@@ -65,6 +87,72 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
         self.knn = knn
         self.num_threads = num_threads
         self.chunk_size = chunk_size
+        self.memory_check = memory_check
+        self._estimate = None
+
+    def memory_estimate(self, num: int, dim: int) -> dict:
+        """Estimated memory of clustering ``num`` features of dimension
+        ``dim`` with this generator's settings, on top of the features;
+        see :func:`~mmreid_rcl.clustering.memory.clustering_memory`."""
+        return clustering_memory(
+            num,
+            dim,
+            self.k1,
+            self.k2,
+            knn=self.knn,
+            chunk_size=self.chunk_size,
+            num_threads=self.num_threads,
+            eps=self.eps)
+
+    def check_memory(self, features: Union[np.ndarray,
+                                           torch.Tensor]) -> None:
+        """Log the memory the clustering of ``features`` needs and refuse
+        it if less is available (see ``memory_check``)."""
+        self._estimate = None
+        shape = tuple(getattr(features, 'shape', ()))
+        if not self.memory_check or len(shape) != 2 or shape[0] <= self.k1:
+            return  # invalid shapes are reported by the clustering itself
+        num, dim = shape
+        estimate = self.memory_estimate(num, dim)
+        need = estimate['peak'] + unit_features_copy_bytes(features)
+        print_log(
+            f're-clustering N={num}, D={dim}, k1={self.k1}: needs about '
+            f'{format_bytes(need)}',
+            logger='current')
+        budget = check_memory(
+            need, f're-clustering {num} features of dim {dim} with '
+            f'k1={self.k1}, k2={self.k2}', _ADVICE, estimate['reserved'])
+        self._estimate = dict(
+            memory_estimate=int(need), memory_available=budget.available)
+
+    def _threads(self) -> int:
+        return available_cpus() if self.num_threads is None \
+            else self.num_threads
+
+    def _check_pair_step(self, encoding: sp.csr_matrix) -> None:
+        """Check, with the real size of the encoding V, that the pair step
+        of the Jaccard distance fits."""
+        n = encoding.shape[0]
+        pairs = model_sizes(self.k1, self.k2, self.eps)['pairs']
+        need = jaccard_memory(n, encoding.nnz, pairs, self.chunk_size,
+                              self._threads())
+        # V exists already (float64 data, int32 indices).
+        need -= encoding.nnz * 12
+        check_memory(
+            need, f'the Jaccard step of re-clustering {n} features with '
+            f'k1={self.k1}, k2={self.k2} (an encoding of '
+            f'{encoding.nnz / n:.0f} entries per sample, '
+            f'{model_sizes(self.k1, self.k2)["encoding"]:.0f} expected)',
+            _ADVICE)
+
+    def _check_dbscan(self, distance: sp.csr_matrix) -> None:
+        """Check, with the real size of the distance, that DBSCAN fits."""
+        n = distance.shape[0]
+        # The distance exists already (float32 data, int32 indices).
+        need = dbscan_memory(n, distance.nnz) - distance.nnz * 8
+        check_memory(
+            need, f'DBSCAN of {n} features on {distance.nnz} distances '
+            f'({distance.nnz / n:.0f} per sample)', _ADVICE)
 
     def generate(self, features: np.ndarray) -> Tuple[np.ndarray, dict]:
         n = features.shape[0]
@@ -85,9 +173,12 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             num_threads=self.num_threads,
             neighbours=neighbours,
             max_distance=self.eps,
-            chunk_size=self.chunk_size)
+            chunk_size=self.chunk_size,
+            on_encoding=self._check_pair_step if self.memory_check else None)
         del neighbours
         t2 = time.perf_counter()
+        if self.memory_check:
+            self._check_dbscan(distance)
         labels = dbscan_labels(distance, self.eps, self.min_samples)
         t3 = time.perf_counter()
         info = dict(
@@ -98,6 +189,9 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             distance_nnz=int(distance.nnz))
         # How the search went (for 'pca': rows it had to search again).
         info.update(knn_info)
+        if self._estimate is not None:
+            info.update(self._estimate)
+            self._estimate = None
         return labels, info
 
     def __repr__(self) -> str:

@@ -28,7 +28,7 @@ implementation fills three dense N x N matrices with per-sample Python loops;
 here each step is a sparse product or a vectorised segment operation.
 """
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,8 +39,14 @@ from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, faiss_num_threads,
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
-# Pair contributions of the Jaccard step handled at once (~50 bytes each).
-DEFAULT_CHUNK_SIZE = 1 << 20
+# Pair contributions of the Jaccard step handled at once (~40 bytes each).
+DEFAULT_CHUNK_SIZE = 1 << 19
+# Work done at once by the steps that build the encoding: terms of the
+# overlap product of the expansion (an upper bound of its entries, about
+# 10 bytes each) and pairs whose similarity is looked up (about 50 bytes
+# each).
+OVERLAP_BLOCK_SIZE = 1 << 21
+PAIR_BLOCK_SIZE = 1 << 19
 
 
 def as_unit_features(features: ArrayLike) -> np.ndarray:
@@ -78,6 +84,43 @@ def as_unit_features(features: ArrayLike) -> np.ndarray:
     return x
 
 
+def unit_features_copy_bytes(features: ArrayLike) -> int:
+    """Bytes :func:`as_unit_features` allocates for ``features``.
+
+    Nothing for unit, float32, C-contiguous features (an array or a CPU
+    tensor); one float32 copy for float32 features to normalise; two for
+    other types or layouts (the conversion, then possibly the normalised
+    copy, not checked here). Reads the norms, allocates nothing of the
+    size of the features.
+
+    Args:
+        features (np.ndarray | torch.Tensor): features (N, D).
+
+    Returns:
+        int: bytes.
+    """
+    shape = tuple(getattr(features, 'shape', ()))
+    if len(shape) != 2:
+        return 0  # as_unit_features rejects it
+    size = shape[0] * shape[1] * 4
+    if isinstance(features, torch.Tensor):
+        if features.device.type != 'cpu' or \
+                features.dtype != torch.float32 or \
+                not features.is_contiguous():
+            return 2 * size
+        features = features.detach().numpy()
+    if not isinstance(features, np.ndarray) or \
+            features.dtype != np.float32 or \
+            not features.flags.c_contiguous:
+        return 2 * size
+    with np.errstate(all='ignore'):
+        norms = np.sqrt(np.einsum('ij,ij->i', features, features))
+    # Invalid rows make as_unit_features fail before any copy.
+    if not np.isfinite(norms).all() or (norms == 0).any():
+        return 0
+    return size if np.abs(norms - 1).max() > 1e-4 else 0
+
+
 def _binary_pattern(cols: np.ndarray, n: int) -> sp.csr_matrix:
     """CSR (n, n) with ones at ``(i, cols[i, t])``, repeats merged."""
     m = cols.shape[1]
@@ -107,18 +150,37 @@ def k_reciprocal_sets(indices: np.ndarray, m: int) -> sp.csr_matrix:
 
 
 def _expanded_sets(r_full: sp.csr_matrix,
-                   r_half: sp.csr_matrix) -> sp.csr_matrix:
-    """Binary pattern of the expanded sets E(i) (step 3 of the module)."""
-    # overlap[i, c] = |R(i) ∩ R_half(c)|, kept only where c is in R(i).
-    overlap = (r_full @ r_half.T).multiply(r_full).tocoo()
-    half_sizes = np.diff(r_half.indptr)
-    # Same float test as the public code: |∩| > 2/3 |R_half(c)|.
-    take = overlap.data > (2.0 / 3.0) * half_sizes[overlap.col]
+                   r_half: sp.csr_matrix,
+                   block_size: int = OVERLAP_BLOCK_SIZE) -> sp.csr_matrix:
+    """Binary pattern of the expanded sets E(i) (step 3 of the module).
+
+    The overlaps are formed for blocks of rows whose product has at most
+    about ``block_size`` terms, so that their memory does not grow with
+    the number of samples.
+    """
     n = r_full.shape[0]
+    half_sizes = np.diff(r_half.indptr)
+    # Reciprocal sets are symmetric (j in R(i) iff i in R(j)): r_half is
+    # its own transpose, and row i of the product has at most
+    # sum_{c in R(i)} |R_half(c)| terms.
+    terms = r_full @ half_sizes.astype(np.int64)
+    bounds = _row_blocks(terms, block_size, n)
+    chosen_rows, chosen_cols = [], []
+    for r0, r1 in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        part = r_full[r0:r1]
+        # overlap[i, c] = |R(i) ∩ R_half(c)|, kept only where c is in R(i).
+        overlap = (part @ r_half).multiply(part).tocoo()
+        # Same float test as the public code: |∩| > 2/3 |R_half(c)|.
+        take = overlap.data > (2.0 / 3.0) * half_sizes[overlap.col]
+        chosen_rows.append(overlap.row[take].astype(np.int64) + r0)
+        chosen_cols.append(overlap.col[take])
+        del overlap, take
+    rows = np.concatenate(chosen_rows)
     chosen = sp.csr_matrix(
-        (np.ones(int(take.sum()), dtype=np.int32),
-         (overlap.row[take], overlap.col[take])),
+        (np.ones(len(rows), dtype=np.int32),
+         (rows, np.concatenate(chosen_cols))),
         shape=(n, n))
+    del rows, chosen_rows, chosen_cols
     expanded = (r_full + chosen @ r_half).tocsr()
     expanded.data[:] = 1
     expanded.sort_indices()
@@ -133,34 +195,41 @@ def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return pos
 
 
-def _pair_similarities(x: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+def _pair_similarities(x: np.ndarray,
+                       rows: np.ndarray,
+                       cols: np.ndarray,
                        nn_sims: np.ndarray,
-                       nn_indices: np.ndarray) -> np.ndarray:
+                       nn_indices: np.ndarray,
+                       block_size: int = PAIR_BLOCK_SIZE) -> np.ndarray:
     """Inner products ``x[rows] . x[cols]`` (float64).
 
     Most pairs of the expanded sets are kNN pairs in one direction or the
     other, whose similarity the search already returned; only the rest is
-    computed from the features.
+    computed from the features. Pairs are looked up ``block_size`` at a
+    time.
     """
     n, k = nn_indices.shape
     keys = (np.arange(n, dtype=np.int64)[:, None] * n + nn_indices).ravel()
     order = np.argsort(keys, kind='stable')
     keys = keys[order]
-    known = nn_sims.ravel()[order].astype(np.float64)
+    known = nn_sims.ravel()[order]
     del order
 
     out = np.empty(len(rows), dtype=np.float64)
-    rows = rows.astype(np.int64)
-    cols = cols.astype(np.int64)
-    pos = _lookup(keys, rows * n + cols)
-    hit = pos >= 0
-    out[hit] = known[pos[hit]]
-    todo = np.nonzero(~hit)[0]
-    pos = _lookup(keys, cols[todo] * n + rows[todo])
-    hit = pos >= 0
-    out[todo[hit]] = known[pos[hit]]
-    todo = todo[~hit]
-    out[todo] = pair_inner_products(x, rows[todo], cols[todo])
+    for start in range(0, len(rows), block_size):
+        block = out[start:start + block_size]
+        r = rows[start:start + block_size].astype(np.int64)
+        c = cols[start:start + block_size].astype(np.int64)
+        pos = _lookup(keys, r * n + c)
+        hit = pos >= 0
+        block[hit] = known[pos[hit]]
+        todo = np.nonzero(~hit)[0]
+        pos = _lookup(keys, c[todo] * n + r[todo])
+        hit = pos >= 0
+        block[todo[hit]] = known[pos[hit]]
+        todo = todo[~hit]
+        block[todo] = pair_inner_products(x, r[todo], c[todo])
+        del r, c, pos, hit, todo
     return out
 
 
@@ -187,16 +256,20 @@ def k_reciprocal_encoding(x: np.ndarray, nn_sims: np.ndarray,
     expanded = _expanded_sets(r_full, r_half)
     del r_full, r_half
 
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(expanded.indptr))
-    sims = _pair_similarities(x, rows, expanded.indices, nn_sims, nn_indices)
+    rows = np.repeat(
+        np.arange(n, dtype=_index_dtype(n)), np.diff(expanded.indptr))
+    weights = _pair_similarities(x, rows, expanded.indices, nn_sims,
+                                 nn_indices)
     # exp(-d) with d = 2 - 2 s lies in [e^-4, 1]: no overflow, and the
-    # softmax needs no shift.
-    weights = np.exp(2.0 * sims - 2.0)
+    # softmax needs no shift. In place: no temporaries of this size.
+    weights *= 2.0
+    weights -= 2.0
+    np.exp(weights, out=weights)
     totals = np.bincount(rows, weights=weights, minlength=n)
     weights /= totals[rows]
     encoding = sp.csr_matrix((weights, expanded.indices, expanded.indptr),
                              shape=(n, n))
-    del expanded, rows, sims
+    del expanded, rows, weights
 
     if k2 > 1:
         # Mean over the k2 nearest; a repeated (padded) index counts twice,
@@ -232,6 +305,8 @@ def _row_blocks(per_row: np.ndarray, chunk_size: int,
 # sort of (index, value) records.
 _VALUE_BITS = 31
 _VALUE_MASK = np.uint64((1 << _VALUE_BITS) - 1)
+# Entries handled at once where a full-size temporary is not needed.
+_SLICE = 1 << 20
 
 
 def upper_jaccard(encoding: sp.csr_matrix,
@@ -263,18 +338,20 @@ def upper_jaccard(encoding: sp.csr_matrix,
     # Per-entry arrays in the narrowest index type: at 100k samples they
     # hold about 8M entries each.
     pos_dtype = _index_dtype(nnz)
-    row_of = np.repeat(
-        np.arange(n, dtype=_index_dtype(n)), np.diff(encoding.indptr))
     # The CSC layout of V with, as data, the CSR position of every entry:
     # a linear-time transpose done by scipy instead of a sort.
     by_col = sp.csr_matrix(
         (np.arange(nnz, dtype=pos_dtype), encoding.indices, encoding.indptr),
         shape=encoding.shape).tocsc()
     csc_rows = by_col.indices
-    values = encoding.data.astype(np.float32)
+    # No copy when the caller already gave float32 values.
+    values = np.asarray(encoding.data, dtype=np.float32)
     csc_vals = values[by_col.data]
     csc_pos = np.empty(nnz, dtype=pos_dtype)
-    csc_pos[by_col.data] = np.arange(nnz, dtype=pos_dtype)
+    # The inverse permutation, a slice at a time (no full-size arange).
+    for start in range(0, nnz, _SLICE):
+        csc_pos[by_col.data[start:start + _SLICE]] = np.arange(
+            start, min(start + _SLICE, nnz), dtype=pos_dtype)
     col_ends = by_col.indptr[1:].astype(pos_dtype)
     del by_col
     # Within a column rows ascend, so the partners j > i of entry (i, k)
@@ -282,7 +359,7 @@ def upper_jaccard(encoding: sp.csr_matrix,
     partners = col_ends[encoding.indices]
     partners -= csc_pos
     partners -= 1
-    per_row = np.bincount(row_of, weights=partners, minlength=n)
+    per_row = _row_sums(partners, encoding.indptr)
     # The pair key (row in block) * N + col must fit the high 33 bits.
     max_rows = max(1, (1 << (64 - _VALUE_BITS)) // n)
     # d <= max_distance  <=>  s >= 2 (1 - max_distance) / (2 - max_distance)
@@ -303,8 +380,10 @@ def upper_jaccard(encoding: sp.csr_matrix,
             csc_pos[e0:e1].astype(np.int64) + 1 - (np.cumsum(counts) - counts),
             counts)
         q += np.arange(total, dtype=np.int64)
-        mins = np.minimum(np.repeat(values[e0:e1], counts), csc_vals[q])
-        keys = np.repeat((row_of[e0:e1].astype(np.int64) - r0) * n, counts)
+        mins = np.repeat(values[e0:e1], counts)
+        np.minimum(mins, csc_vals[q], out=mins)
+        keys = np.repeat(
+            np.arange(r1 - r0, dtype=np.int64) * n, per_row[r0:r1])
         keys += csc_rows[q]
         del q
         words = keys.view(np.uint64)  # non-negative: same bits
@@ -317,7 +396,8 @@ def upper_jaccard(encoding: sp.csr_matrix,
         first[0] = True
         np.not_equal(keys[1:], keys[:-1], out=first[1:])
         starts = np.flatnonzero(first)
-        keys = keys[starts].astype(np.int64)
+        # Below 2**33: the same bits as int64, without a copy.
+        keys = keys[starts].view(np.int64)
         del first
         contrib = (words & _VALUE_MASK).astype(np.uint32).view(np.float32)
         del words
@@ -331,10 +411,15 @@ def upper_jaccard(encoding: sp.csr_matrix,
 
     bounds = _row_blocks(per_row, chunk_size, max_rows)
     spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
-    # numpy's sort, gathers and ufuncs release the GIL, so blocks run in
-    # parallel threads (each holding its own working set).
-    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-        results = list(pool.map(lambda span: block(*span), spans))
+    if num_workers <= 1 or len(spans) <= 1:
+        # In this thread: a worker thread would map a malloc arena of its
+        # own (64 MB of address space) for nothing.
+        results = [block(*span) for span in spans]
+    else:
+        # numpy's sort, gathers and ufuncs release the GIL, so blocks run
+        # in parallel threads (each holding its own working set).
+        with ThreadPoolExecutor(max_workers=num_workers) as pool:
+            results = list(pool.map(lambda span: block(*span), spans))
     counts_per_row = np.zeros(n, dtype=np.int64)
     for (r0, r1), (counts, _, _) in zip(spans, results):
         counts_per_row[r0:r1] = counts
@@ -353,6 +438,23 @@ def upper_jaccard(encoding: sp.csr_matrix,
     upper = sp.csr_matrix((data, indices, indptr), shape=(n, n))
     upper.has_sorted_indices = True
     return upper
+
+
+def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Int64 sums of the rows of a CSR array ``(values, indptr)``, cast a
+    slice of rows at a time (numpy's cumsum and reduceat would cast all of
+    ``values`` at once)."""
+    n = len(indptr) - 1
+    out = np.zeros(n, dtype=np.int64)
+    step = max(1, int(_SLICE * n / max(int(indptr[-1]), 1)))
+    for r0 in range(0, n, step):
+        r1 = min(r0 + step, n)
+        e0 = int(indptr[r0])
+        running = np.zeros(int(indptr[r1]) - e0 + 1, dtype=np.int64)
+        np.cumsum(values[e0:indptr[r1]], out=running[1:])
+        out[r0:r1] = (running[indptr[r0 + 1:r1 + 1] - e0] -
+                      running[indptr[r0:r1] - e0])
+    return out
 
 
 def _index_dtype(maxval: int):
@@ -402,7 +504,10 @@ def jaccard_distance(features: ArrayLike,
                      neighbours: Optional[Tuple[np.ndarray,
                                                 np.ndarray]] = None,
                      max_distance: float = 1.0,
-                     chunk_size: int = DEFAULT_CHUNK_SIZE) -> sp.csr_matrix:
+                     chunk_size: int = DEFAULT_CHUNK_SIZE,
+                     on_encoding: Optional[Callable[[sp.csr_matrix],
+                                                    None]] = None
+                     ) -> sp.csr_matrix:
     """Sparse k-reciprocal Jaccard distance between all samples.
 
     See the module docstring for the formulation (Zhong et al. 2017 as
@@ -430,7 +535,11 @@ def jaccard_distance(features: ArrayLike,
             only looks within a radius (DBSCAN with ``eps``) gives its
             radius and gets the same result from a much smaller matrix.
         chunk_size (int): bound on the working set of the Jaccard step, in
-            pair contributions (about 50 bytes each).
+            pair contributions (about 40 bytes each).
+        on_encoding (callable, optional): called with the encoding V once
+            it is built, before the pair step (whose memory grows with the
+            entries of V); the label generator checks there that the step
+            fits in memory.
 
     Returns:
         scipy.sparse.csr_matrix: float32 (N, N), symmetric, sorted indices.
@@ -470,10 +579,16 @@ def jaccard_distance(features: ArrayLike,
                 f'neighbours must be two arrays of shape (N={n}, >= '
                 f'k1={k1}), got {nn_sims.shape} and {nn_indices.shape}')
         nn_sims = nn_sims[:, :k1]
-        nn_indices = nn_indices[:, :k1].astype(np.int64)
+        nn_indices = nn_indices[:, :k1].astype(np.int64, copy=False)
 
     with faiss_num_threads(num_threads):
         encoding = k_reciprocal_encoding(x, nn_sims, nn_indices, k1, k2)
+    del nn_sims, nn_indices
+    if on_encoding is not None:
+        on_encoding(encoding)
+    # The Jaccard step works on float32 values: rounding them here frees
+    # the float64 array before its per-entry arrays are made.
+    encoding.data = encoding.data.astype(np.float32)
     workers = available_cpus() if num_threads is None else num_threads
     upper = upper_jaccard(encoding, max_distance, chunk_size, workers)
     del encoding

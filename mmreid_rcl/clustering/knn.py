@@ -26,14 +26,21 @@ KnnConfig = Union[str, dict]
 # The search used when none is configured: exact neighbours (verified).
 DEFAULT_KNN = 'pca'
 
+# Candidates (query rows x candidates per row) searched and re-ranked at
+# once; the working memory of a block is at most about 50 bytes per
+# candidate.
+DEFAULT_BLOCK_SIZE = 1 << 20
+
 # Default parameters of each search method; a config dict overrides them.
 KNN_DEFAULTS: Dict[str, dict] = {
     'exact': {},
     'hnsw': dict(m=32, ef_construction=80, ef_search=128, dim=None,
-                 refine=2, train_size=2048, seed=0),
+                 refine=2, train_size=2048, seed=0,
+                 block_size=DEFAULT_BLOCK_SIZE),
     'ivf': dict(nlist=None, nprobe=16, train_size=None, seed=0, dim=None,
-                refine=2),
-    'pca': dict(dim=256, refine=4, train_size=2048, seed=0, verify=True),
+                refine=2, block_size=DEFAULT_BLOCK_SIZE),
+    'pca': dict(dim=256, refine=4, train_size=2048, seed=0, verify=True,
+                block_size=DEFAULT_BLOCK_SIZE),
 }
 
 # Slack on similarities when deciding that no unseen sample can be closer:
@@ -112,7 +119,7 @@ def parse_knn_config(knn: KnnConfig) -> Tuple[str, dict]:
     # ivf and hnsw).
     may_be_none = () if method == 'pca' else ('dim', 'nlist', 'train_size')
     for name in ('dim', 'refine', 'train_size', 'nlist', 'nprobe', 'm',
-                 'ef_construction', 'ef_search'):
+                 'ef_construction', 'ef_search', 'block_size'):
         if name not in full or (full[name] is None and name in may_be_none):
             continue
         value = full[name]
@@ -147,12 +154,15 @@ def pair_inner_products(x: np.ndarray, rows: np.ndarray,
     return out
 
 
-def _inner_products_by_idx(x: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """``x[i] . x[ids[i, t]]`` as an array shaped like ``ids`` (float32)."""
+def _inner_products_by_idx(x: np.ndarray, ids: np.ndarray,
+                           row0: int = 0) -> np.ndarray:
+    """``x[row0 + i] . x[ids[i, t]]`` as an array shaped like ``ids``
+    (float32)."""
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     out = np.empty(ids.shape, dtype=np.float32)
+    queries = x[row0:row0 + ids.shape[0]]
     faiss.fvec_inner_products_by_idx(
-        faiss.swig_ptr(out), faiss.swig_ptr(x), faiss.swig_ptr(x),
+        faiss.swig_ptr(out), faiss.swig_ptr(queries), faiss.swig_ptr(x),
         faiss.swig_ptr(ids), x.shape[1], ids.shape[0], ids.shape[1])
     return out
 
@@ -288,10 +298,11 @@ def _search_exact(x: np.ndarray, k: int,
 
 
 def _rerank(x: np.ndarray, cand: np.ndarray, k: int,
-            sims: Optional[np.ndarray] = None
-            ) -> Tuple[np.ndarray, np.ndarray]:
+            sims: Optional[np.ndarray] = None,
+            row0: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """The ``k`` candidates of each row with the largest exact inner
-    product, most similar first.
+    product, most similar first; row i of ``cand`` holds the candidates of
+    sample ``row0 + i``.
 
     ``sims`` may hold some of them already (-inf for the others). A -1
     candidate (an approximate index that found too few) ranks last and is
@@ -300,7 +311,7 @@ def _rerank(x: np.ndarray, cand: np.ndarray, k: int,
     """
     missing = cand < 0
     if sims is None:
-        sims = _inner_products_by_idx(x, np.where(missing, 0, cand))
+        sims = _inner_products_by_idx(x, np.where(missing, 0, cand), row0)
         sims[missing] = -np.inf
     order = np.argsort(-sims, axis=1, kind='stable')[:, :k]
     return (np.take_along_axis(sims, order, axis=1),
@@ -363,8 +374,14 @@ def _exact_among_candidates(
     return best_sims, best_idx, proven
 
 
+def _rows_per_block(block_size: int, width: int) -> int:
+    """Query rows of a block of ``block_size`` candidates, ``width`` per
+    row."""
+    return max(1, block_size // max(width, 1))
+
+
 def _search_pca(x: np.ndarray, k: int, dim: int, refine: int,
-                train_size: int, seed: int, verify: bool,
+                train_size: int, seed: int, verify: bool, block_size: int,
                 info: dict) -> Tuple[np.ndarray, np.ndarray]:
     """Exact neighbours through a search on principal axes.
 
@@ -386,6 +403,9 @@ def _search_pca(x: np.ndarray, k: int, dim: int, refine: int,
        steps 5 is skipped and the rows are returned as found
        (approximate).
 
+    Steps 2 to 5 run on blocks of query rows holding ``block_size``
+    candidates, so that their working memory does not grow with N; every
+    row is searched on its own, so the blocks do not change the result.
     The result equals brute force up to the order of exact ties.
     """
     n, full_dim = x.shape
@@ -398,34 +418,74 @@ def _search_pca(x: np.ndarray, k: int, dim: int, refine: int,
     z = _reduce(x, dim, train_size, seed)
     sq_norms = np.einsum('ij,ij->i', x, x)
     max_sq = float(sq_norms.max())
-    bound_dist, cand = faiss.knn(z, z, width, metric=faiss.METRIC_L2)
-    best_sims, best_idx, proven = _exact_among_candidates(
-        x, np.arange(n), bound_dist, cand, k, sq_norms, max_sq)
-    del bound_dist, cand
+    best_sims = np.empty((n, k), dtype=np.float32)
+    best_idx = np.empty((n, k), dtype=np.int64)
+    proven = np.empty(n, dtype=bool)
+    step = _rows_per_block(block_size, width)
+    for r0 in range(0, n, step):
+        r1 = min(r0 + step, n)
+        bound_dist, cand = faiss.knn(
+            z[r0:r1], z, width, metric=faiss.METRIC_L2)
+        best_sims[r0:r1], best_idx[r0:r1], proven[r0:r1] = \
+            _exact_among_candidates(x, np.arange(r0, r1), bound_dist, cand,
+                                    k, sq_norms, max_sq)
+        del bound_dist, cand
     unproven = np.flatnonzero(~proven)
+    del proven
     info['knn_unproven_rows'] = int(len(unproven))
     if not verify:
         return best_sims, best_idx
     if len(unproven) and width < n:
-        bound_dist, cand = faiss.knn(
-            z[unproven], z, min(n, 4 * width), metric=faiss.METRIC_L2)
-        sims2, idx2, proven = _exact_among_candidates(
-            x, unproven, bound_dist, cand, k, sq_norms, max_sq,
-            floor=best_sims[unproven, -1])
-        best_sims[unproven[proven]] = sims2[proven]
-        best_idx[unproven[proven]] = idx2[proven]
-        unproven = unproven[~proven]
+        wide = min(n, 4 * width)
+        step = _rows_per_block(block_size, wide)
+        left = []
+        for start in range(0, len(unproven), step):
+            rows = unproven[start:start + step]
+            bound_dist, cand = faiss.knn(
+                z[rows], z, wide, metric=faiss.METRIC_L2)
+            sims2, idx2, proven = _exact_among_candidates(
+                x, rows, bound_dist, cand, k, sq_norms, max_sq,
+                floor=best_sims[rows, -1])
+            del bound_dist, cand
+            best_sims[rows[proven]] = sims2[proven]
+            best_idx[rows[proven]] = idx2[proven]
+            left.append(rows[~proven])
+        unproven = np.concatenate(left)
     del z
     info['knn_brute_force_rows'] = int(len(unproven))
-    if len(unproven):
-        best_sims[unproven], best_idx[unproven] = faiss.knn(
-            x[unproven], x, k, metric=faiss.METRIC_INNER_PRODUCT)
+    # Blocks of rows whose gathered features take about 4 bytes per
+    # candidate of a block.
+    step = _rows_per_block(block_size, full_dim)
+    for start in range(0, len(unproven), step):
+        rows = unproven[start:start + step]
+        best_sims[rows], best_idx[rows] = faiss.knn(
+            x[rows], x, k, metric=faiss.METRIC_INNER_PRODUCT)
     return best_sims, best_idx
+
+
+def _blocked_search(index, data: np.ndarray, x: np.ndarray, k: int,
+                    width: int, rerank: bool,
+                    block_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Search every row of ``data`` in ``index`` for ``width`` candidates,
+    block by block of ``block_size`` candidates, and keep the ``k`` best
+    (re-ranked by their exact inner product on ``x`` if ``rerank``)."""
+    n = data.shape[0]
+    sims = np.empty((n, k), dtype=np.float32)
+    indices = np.empty((n, k), dtype=np.int64)
+    step = _rows_per_block(block_size, width)
+    for r0 in range(0, n, step):
+        block_sims, cand = index.search(data[r0:r0 + step], width)
+        if rerank:
+            block_sims, cand = _rerank(x, cand, k, row0=r0)
+        sims[r0:r0 + step] = block_sims[:, :k]
+        indices[r0:r0 + step] = cand[:, :k]
+        del block_sims, cand
+    return sims, indices
 
 
 def _search_hnsw(x: np.ndarray, k: int, m: int, ef_construction: int,
                  ef_search: int, dim: Optional[int], refine: int,
-                 train_size: int, seed: int,
+                 train_size: int, seed: int, block_size: int,
                  info: dict) -> Tuple[np.ndarray, np.ndarray]:
     n = x.shape[0]
     if dim is not None and dim < x.shape[1]:
@@ -439,16 +499,14 @@ def _search_hnsw(x: np.ndarray, k: int, m: int, ef_construction: int,
     # efSearch below the width would return fewer neighbours.
     index.hnsw.efSearch = max(ef_search, width)
     index.add(data)
-    sims, cand = index.search(data, width)
-    del index, data
-    if width == k and metric == faiss.METRIC_INNER_PRODUCT:
-        return sims, cand
-    return _rerank(x, cand, k)
+    rerank = width != k or metric != faiss.METRIC_INNER_PRODUCT
+    return _blocked_search(index, data, x, k, width, rerank, block_size)
 
 
 def _search_ivf(x: np.ndarray, k: int, nlist: Optional[int], nprobe: int,
                 train_size: Optional[int], seed: int, dim: Optional[int],
-                refine: int, info: dict) -> Tuple[np.ndarray, np.ndarray]:
+                refine: int, block_size: int,
+                info: dict) -> Tuple[np.ndarray, np.ndarray]:
     n = x.shape[0]
     if nlist is None:
         nlist = max(1, int(4 * np.sqrt(n)))
@@ -476,11 +534,8 @@ def _search_ivf(x: np.ndarray, k: int, nlist: Optional[int], nprobe: int,
     del train
     index.add(data)
     index.nprobe = min(nprobe, nlist)
-    sims, cand = index.search(data, width)
-    del index, data
-    if width == k and metric == faiss.METRIC_INNER_PRODUCT:
-        return sims, cand
-    return _rerank(x, cand, k)
+    rerank = width != k or metric != faiss.METRIC_INNER_PRODUCT
+    return _blocked_search(index, data, x, k, width, rerank, block_size)
 
 
 _SEARCHERS: Dict[str, Callable] = {
@@ -518,7 +573,9 @@ def knn_search(features: np.ndarray,
               cannot prove are searched again with 4 times the
               candidates, then by brute force (``verify=False`` returns
               them as found instead). Falls back to brute force when the
-              projection would not pay off (small N or D).
+              projection would not pay off (small N or D). Rows are
+              searched in blocks of ``block_size`` candidates (rows times
+              candidates per row), which bounds the working memory.
             - ``'exact'``: brute force on the full features, the reference.
             - ``'ivf'``: approximate, faiss IndexIVFFlat, ``nlist`` cells
               (default 4 sqrt(N)), ``nprobe`` cells searched,
@@ -528,7 +585,8 @@ def knn_search(features: np.ndarray,
               re-ranks ``refine * k`` candidates exactly.
             - ``'hnsw'``: approximate, faiss IndexHNSWFlat, ``m``,
               ``ef_construction``, ``ef_search``; ``dim``, ``refine`` as
-              for ``'ivf'``.
+              for ``'ivf'``; both search and re-rank in blocks of
+              ``block_size`` candidates as ``'pca'`` does.
 
             The clusters are sensitive to missed neighbours (a recall of
             0.95 can leave an ARI of 0.7 against exact kNN), so the

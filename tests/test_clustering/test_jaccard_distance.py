@@ -7,8 +7,12 @@ import scipy.sparse as sp
 import torch
 from sklearn.cluster import DBSCAN
 
-from mmreid_rcl.clustering import (dbscan_labels, jaccard_distance, knn_search,
-                                   relabel_by_first_member)
+from mmreid_rcl.clustering import (dbscan_labels, jaccard_distance,
+                                   k_reciprocal_encoding, k_reciprocal_sets,
+                                   knn_search, relabel_by_first_member)
+from mmreid_rcl.clustering.jaccard_distance import (_expanded_sets,
+                                                    _pair_similarities,
+                                                    _row_sums, upper_jaccard)
 
 
 def clustered_features(n, num_ids, dim=64, spread=0.5, noisy=0.0, seed=0):
@@ -243,3 +247,39 @@ def test_bad_inputs():
         jaccard_distance(x, k1=10, knn=dict(type='hnsw', nprobe=3))
     with pytest.raises(ValueError, match='neighbours must be'):
         jaccard_distance(x, k1=10, neighbours=knn_search(x, 5))
+
+
+def test_blocks_of_the_encoding_change_nothing():
+    # The expansion in small blocks and the pair step in one thread or
+    # three give the same matrices bit for bit (integer counts, numpy's
+    # sorted sums); the similarity lookup in blocks the same values.
+    x, _ = clustered_features(600, 30, noisy=0.3, seed=2)
+    sims, idx = knn_search(x, 20)
+    r_full = k_reciprocal_sets(idx, 20)
+    r_half = k_reciprocal_sets(idx, 11)
+    whole = _expanded_sets(r_full, r_half, block_size=1 << 30)
+    for block_size in (1, 500):
+        part = _expanded_sets(r_full, r_half, block_size=block_size)
+        assert (part != whole).nnz == 0
+        np.testing.assert_array_equal(part.indptr, whole.indptr)
+        np.testing.assert_array_equal(part.indices, whole.indices)
+    rows = np.repeat(np.arange(600), np.diff(whole.indptr))
+    ref = _pair_similarities(x, rows, whole.indices, sims, idx,
+                             block_size=1 << 30)
+    np.testing.assert_allclose(
+        _pair_similarities(x, rows, whole.indices, sims, idx,
+                           block_size=77), ref, atol=1e-6)
+    np.testing.assert_allclose(
+        ref, np.einsum('nd,nd->n', x[rows], x[whole.indices]), atol=1e-6)
+    # Row sums of a CSR with empty rows, against a plain loop.
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 4, size=300)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    values = rng.integers(0, 2**31 - 1, size=indptr[-1]).astype(np.int32)
+    expected = [int(values[a:b].astype(np.int64).sum())
+                for a, b in zip(indptr[:-1], indptr[1:])]
+    assert _row_sums(values, indptr).tolist() == expected
+    encoding = k_reciprocal_encoding(x, sims, idx, 20, 6)
+    one = upper_jaccard(encoding, 0.8, chunk_size=1000, num_workers=1)
+    three = upper_jaccard(encoding, 0.8, chunk_size=1000, num_workers=3)
+    assert (one != three).nnz == 0 and one.nnz > 600

@@ -241,3 +241,32 @@ def test_pca_search_memory_is_linear_in_n():
         assert info['knn_path'] == 'pca verified'
     assert peaks[1] < 6 * peaks[0]
     assert peaks[1] < 8000 * 8000 * 4 / 10
+
+
+@pytest.mark.parametrize('knn', [
+    dict(type='pca', dim=24, refine=2),
+    dict(type='pca', dim=8, refine=1),  # many rows by brute force
+    dict(type='hnsw', dim=24, refine=3),
+    dict(type='hnsw'),
+    dict(type='ivf', dim=24, nlist=16, nprobe=4),
+    dict(type='ivf', nlist=16, nprobe=4),
+])
+def test_blocks_do_not_change_the_search(features, knn):
+    # Every row is searched (and re-ranked) on its own: blocks of a few
+    # rows give the neighbours of one block (up to the rounding of the
+    # products, which BLAS may block differently).
+    x, _ = features
+    x = x[:900]
+    info = {}
+    sims, idx = knn_search(x, 15, knn, num_threads=1, info=info)
+    for block_size in (15 * 7, 1000):
+        info_blocked = {}
+        blocked = knn_search(x, 15, dict(knn, block_size=block_size),
+                             num_threads=1, info=info_blocked)
+        assert same_sets(blocked[1], idx).mean() > 0.99
+        np.testing.assert_allclose(blocked[0], sims, atol=1e-5)
+        assert info_blocked == info
+    if knn['type'] == 'pca':
+        assert info['knn_path'] == 'pca verified'
+    with pytest.raises(ValueError, match='block_size must be'):
+        knn_search(x, 15, dict(knn, block_size=0))

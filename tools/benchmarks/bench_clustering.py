@@ -26,6 +26,20 @@ allocations on top of the features it is given. Times are wall and CPU
 seconds (all threads); other jobs on the machine lengthen the wall time,
 so the load average is recorded with each figure.
 
+``--memory-limit-gb G [G ...]`` also clusters the largest size once under
+each limit: a fresh process makes the features, then sets its
+``RLIMIT_DATA`` (``ulimit -d``) to G GB and clusters, so the whole process
+(interpreter, torch, faiss, the features and the clustering) must fit in
+G GB of writable memory. ``RLIMIT_AS`` (``--limit-resource as``) cannot
+serve for a few GB: a CUDA build of torch maps 3.6 GB of address space at
+import (libraries and reservations it never touches), and it takes 1.2 GB
+of the writable memory too, most of it never touched. The row says
+whether the clustering completed (time, peak RSS, peak writable memory
+sampled every 2 ms, the label generator's estimate, labels against the
+run without a limit) or was refused before it allocated anything (the
+message, with the estimate); a MemoryError in the middle does not meet
+the target.
+
 ``--json OUT`` writes rows ``{stage, figure, comparison, target, met}``
 plus the raw numbers (what ``tools/benchmarks/run_all.py`` tabulates).
 
@@ -36,8 +50,11 @@ Examples::
         --compare-reference
     python tools/benchmarks/bench_clustering.py --num 2000   # a smoke run
     python tools/benchmarks/bench_clustering.py --num 12936 --million
+    python tools/benchmarks/bench_clustering.py --num 100000 \\
+        --memory-limit-gb 3 2.2
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
@@ -45,6 +62,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from typing import Optional, Tuple
@@ -255,6 +273,34 @@ def _reset_peak() -> bool:
         return False
 
 
+class _VmDataPeak:
+    """The highest VmData (writable private memory, what RLIMIT_DATA
+    limits) seen every ``interval`` seconds by a thread; Linux keeps no
+    high-water mark of it."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.peak = _status_kb('VmData')
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak = max(self.peak, _status_kb('VmData'))
+
+    def stop(self) -> int:
+        """Stop sampling; the peak in kB."""
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, _status_kb('VmData'))
+
+
+def _labels_digest(labels: np.ndarray) -> str:
+    return hashlib.sha1(
+        np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -351,6 +397,8 @@ def _cluster(x: np.ndarray, knn, spec: dict,
         for k, v in info.items() if k.startswith(('time_', 'knn_'))
     })
     out['distance_nnz'] = int(info['distance_nnz'])
+    out['memory_estimate_mb'] = info.get('memory_estimate', 0) / 2**20
+    out['labels_sha1'] = _labels_digest(labels)
     if recall:
         out.update(_knn_recall(x, queries, captured['indices'], spec['k1'],
                                spec['threads']))
@@ -407,6 +455,57 @@ def run_worker(spec: dict) -> dict:
 
     if spec['reference']:
         out['reference'] = _compare_reference(x, labels, spec)
+    return out
+
+
+def _apply_limit(spec: dict) -> None:
+    """Set the soft rlimit of ``spec`` (``limit_resource``, ``limit_gb``)
+    in this process."""
+    name = {'data': 'RLIMIT_DATA', 'as': 'RLIMIT_AS'}[spec['limit_resource']]
+    which = getattr(resource, name)
+    limit = int(spec['limit_gb'] * 2**30)
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(which, (limit, hard))
+
+
+def run_limited_worker(spec: dict) -> dict:
+    """One size in this process: make the features, put the process under
+    ``spec['limit_gb']``, then cluster or be refused."""
+    from mmreid_rcl.clustering import ClusteringMemoryError
+
+    n = spec['num']
+    out = dict(
+        num=n,
+        dim=spec['dim'],
+        k1=spec['k1'],
+        k2=spec['k2'],
+        threads=spec['threads'],
+        cpus=os.cpu_count(),
+        limit_gb=spec['limit_gb'],
+        limit_resource=spec['limit_resource'],
+        knn=spec['knn'])
+    t0 = time.perf_counter()
+    x, _ = make_features(n, spec['dim'], spec['ids'], spec['seed'])
+    out['time_generate'] = time.perf_counter() - t0
+    out['features_mb'] = x.nbytes / 2**20
+    out['vmdata_start_mb'] = _status_kb('VmData') / 1024
+    out['rss_start_mb'] = _status_kb('VmRSS') / 1024
+    sampler = _VmDataPeak()
+    _apply_limit(spec)
+    _reset_peak()
+    t0 = time.perf_counter()
+    try:
+        labels, main = _cluster(x, spec['knn'], spec)
+        out.update(outcome='completed', main=main)
+    except ClusteringMemoryError as e:
+        out.update(outcome='refused', error=str(e))
+    except MemoryError as e:
+        out.update(outcome='out of memory', error=str(e) or 'MemoryError')
+    out['seconds'] = time.perf_counter() - t0
+    out['vmdata_peak_mb'] = sampler.stop() / 1024
+    out['rss_peak_mb'] = _status_kb('VmHWM') / 1024
     return out
 
 
@@ -590,6 +689,10 @@ def build_rows(results: list) -> list:
                 f"{m['knn_brute_force_rows']} rows by brute force)")
         if 'knn_recall' in m:
             parts.append(f"kNN recall@{r['k1']} {m['knn_recall']:.3f}")
+        if m.get('memory_estimate_mb'):
+            parts.append(f"memory estimated before clustering "
+                         f"{_mb(m['memory_estimate_mb'])} (measured "
+                         f"{_mb(m['above_start_mb'])} above start)")
         target = TARGETS.get(n) if not approximate else None
         met = None
         target_text = ''
@@ -670,6 +773,83 @@ def build_rows(results: list) -> list:
     return rows
 
 
+def _gb(mb: float) -> str:
+    return f'{mb / 1024:.2f} GB'
+
+
+def _fmt_limited(r: dict) -> str:
+    head = (f"N={r['num']:,} D={r['dim']} under {r['limit_resource']} = "
+            f"{r['limit_gb']:g} GB: {r['outcome']}")
+    if r['outcome'] == 'completed':
+        m = r['main']
+        return (f"{head} in {m['wall']:.1f} s, peak RSS "
+                f"{_mb(m['peak_mb'])}, writable memory "
+                f"{_gb(r['vmdata_start_mb'])} at start, "
+                f"{_gb(r['vmdata_peak_mb'])} at peak; estimate "
+                f"{_mb(m['memory_estimate_mb'])}")
+    if 'error' in r:
+        return f"{head} after {r.get('seconds', 0):.2f} s: {r['error']}"
+    return head
+
+
+def limit_rows(limited: list, results: list) -> list:
+    """Rows of the runs under a memory limit; their labels are compared
+    with those of the run without a limit of the same size, if any."""
+    digests = {r['num']: r['main'].get('labels_sha1') for r in results}
+    rows = []
+    target = ('completes with the labels of the run without a limit, or '
+              'refuses before clustering with the estimate in its message')
+    for r in limited:
+        n = r['num']
+        stage = (f"re-clustering N={n:,} under a {r['limit_gb']:g} GB "
+                 f"memory limit ({r['limit_resource']})")
+        raw = dict(num=n, dim=r['dim'], limit_gb=r['limit_gb'],
+                   limit_resource=r['limit_resource'],
+                   outcome=r['outcome'])
+        outcome = r['outcome']
+        if outcome == 'completed':
+            m = r['main']
+            same = digests.get(n)
+            same = None if same is None else same == m['labels_sha1']
+            figure = (
+                f"completed in {m['wall']:.1f} s wall ({m['cpu']:.1f} s "
+                f"CPU); peak RSS {_mb(m['peak_mb'])} "
+                f"({_mb(m['above_start_mb'])} above the start, features "
+                f"{_mb(r['features_mb'])}); writable memory (VmData) "
+                f"{_gb(r['vmdata_start_mb'])} at start, "
+                f"{_gb(r['vmdata_peak_mb'])} at peak, limit "
+                f"{r['limit_gb']:g} GB; load avg {m['loadavg']:.1f}")
+            comparison = (
+                f"estimate before clustering {_mb(m['memory_estimate_mb'])}"
+                f" (measured {_mb(m['above_start_mb'])} RSS, "
+                f"{_mb(r['vmdata_peak_mb'] - r['vmdata_start_mb'])} VmData "
+                f"above start); labels identical to the run without a "
+                f"limit: {'not run' if same is None else same}")
+            met = same is not False
+            raw.update(_raw(r, m))
+            raw.update(vmdata_start_mb=r['vmdata_start_mb'],
+                       vmdata_peak_mb=r['vmdata_peak_mb'],
+                       same_labels_as_unlimited=same)
+        elif outcome == 'refused':
+            growth = r['rss_peak_mb'] - r['rss_start_mb']
+            figure = (f"refused after {r['seconds']:.2f} s, before "
+                      f"clustering (RSS +{growth:.0f} MB): {r['error']}")
+            comparison = (f"writable memory at start "
+                          f"{_gb(r['vmdata_start_mb'])} (features "
+                          f"{_mb(r['features_mb'])})")
+            met = growth < 64
+            raw.update(seconds=r['seconds'], message=r['error'],
+                       rss_growth_mb=growth)
+        else:  # out of memory in the middle, or the worker failed
+            figure = (f"{outcome} after {r.get('seconds', 0):.1f} s: "
+                      f"{r.get('error', '')}")
+            comparison = 'the estimate let a clustering start that failed'
+            met = False
+        rows.append(dict(stage=stage, figure=figure, comparison=comparison,
+                         target=target, met=met, **raw))
+    return rows
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
@@ -712,6 +892,15 @@ def parse_args(argv=None):
         '--compare-reference', action='store_true',
         help='also run the dense public-style implementation (N <= '
         f'{REFERENCE_MAX_N}) and compare')
+    parser.add_argument(
+        '--memory-limit-gb', type=float, nargs='*', default=[],
+        help='also cluster the largest --num size under each of these '
+        'memory limits (GB of 2**30 bytes), one fresh process each')
+    parser.add_argument(
+        '--limit-resource', choices=['data', 'as'], default='data',
+        help="the rlimit of --memory-limit-gb: 'data' (RLIMIT_DATA, "
+        "writable memory, default) or 'as' (RLIMIT_AS, address space, "
+        'which torch alone fills beyond 3 GB)')
     parser.add_argument('--json', help='write the table rows here')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -744,12 +933,57 @@ def _specs(args) -> list:
     return specs
 
 
+def _limited_specs(args) -> list:
+    """One spec per --memory-limit-gb, at the largest size."""
+    if not args.memory_limit_gb:
+        return []
+    biggest = max(_specs(args), key=lambda s: s['num'])
+    return [
+        dict(biggest, limit_gb=gb, limit_resource=args.limit_resource)
+        for gb in args.memory_limit_gb
+    ]
+
+
+def _run_worker_process(spec: dict, env: dict) -> dict:
+    """Run one spec in a fresh process; its result (for a spec with a
+    memory limit, also when the process failed)."""
+    limited = 'limit_gb' in spec
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
+        json.dump(spec, f)
+        path = f.name
+    try:
+        proc = subprocess.run(
+            [sys.executable, osp.abspath(__file__), '--worker', path],
+            env=env,
+            stderr=subprocess.PIPE if limited else None,
+            text=True)
+        if limited:
+            sys.stderr.write(proc.stderr)
+        if proc.returncode != 0:
+            if not limited:
+                raise SystemExit(
+                    f"the worker for N={spec['num']:,} failed")
+            last = (proc.stderr or '').strip().splitlines()[-1:] or ['']
+            return dict(
+                num=spec['num'], dim=spec['dim'], limit_gb=spec['limit_gb'],
+                limit_resource=spec['limit_resource'],
+                outcome=f'the process failed (exit code {proc.returncode})',
+                error=last[0][-300:])
+        with open(path) as f:
+            return json.load(f)
+    finally:
+        os.unlink(path)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         with open(args.worker) as f:
             spec = json.load(f)
-        result = run_worker(spec)
+        if 'limit_gb' in spec:
+            result = run_limited_worker(spec)
+        else:
+            result = run_worker(spec)
         with open(args.worker, 'w') as f:
             json.dump(result, f)
         return
@@ -757,23 +991,15 @@ def main(argv=None):
     env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     results = []
     for spec in _specs(args):
-        with tempfile.NamedTemporaryFile(
-                'w', suffix='.json', delete=False) as f:
-            json.dump(spec, f)
-            path = f.name
-        try:
-            proc = subprocess.run(
-                [sys.executable, osp.abspath(__file__), '--worker', path],
-                env=env)
-            if proc.returncode != 0:
-                raise SystemExit(f"the worker for N={spec['num']:,} failed")
-            with open(path) as f:
-                result = json.load(f)
-        finally:
-            os.unlink(path)
+        result = _run_worker_process(spec, env)
         results.append(result)
         print(_fmt(result), flush=True)
-    rows = build_rows(results)
+    limited = []
+    for spec in _limited_specs(args):
+        result = _run_worker_process(spec, env)
+        limited.append(result)
+        print(_fmt_limited(result), flush=True)
+    rows = build_rows(results) + limit_rows(limited, results)
     for row in rows:
         met = {True: 'met', False: 'NOT met', None: '-'}[row['met']]
         print(f"{row['stage']}: {row['figure']} | {row['comparison']} | "

@@ -8,8 +8,9 @@ threads) and its load average before the run, and written to ``--out``.
 
 Stages (scripts in ``tools/benchmarks/``):
 
-- re-clustering at 12,936 / 32,621 / 100,000 samples
-  (``bench_clustering.py``),
+- re-clustering at 12,936 / 32,621 / 100,000 samples, and at 100,000
+  under memory limits of 3 GB (completes) and 2.2 GB (refused before
+  clustering, with the estimate) (``bench_clustering.py``),
 - feature extraction: model throughput by option and data loading
   (``bench_extraction.py``),
 - training step throughput, RCL's extra cost, fraction of the CPU's peak
@@ -45,7 +46,8 @@ ROW_KEYS = ('stage', 'figure', 'comparison', 'target', 'met')
 
 # name: (script, arguments of the full run, arguments of --quick)
 STAGES = {
-    'clustering': ('bench_clustering.py', [], ['--num', '2000']),
+    'clustering': ('bench_clustering.py', ['--memory-limit-gb', '3', '2.2'],
+                   ['--num', '2000', '--memory-limit-gb', '3', '1']),
     'extraction': ('bench_extraction.py', [], ['--quick']),
     'training': ('bench_training.py', [], ['--quick']),
     'evaluation': ('bench_evaluation.py', [], ['--quick']),
