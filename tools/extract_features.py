@@ -11,6 +11,9 @@ list's folder). ``--split`` reads a split of the config's data set instead
 ``is_query``. The output is a .npz (``features``, ``filenames`` and the
 labels when known) or a .npy (features only, file names in a .txt of the
 same name). An existing output is kept unless ``--overwrite`` is given.
+CHECKPOINT may be an ONNX model made by ``tools/deployment/export_onnx.py``
+(``--backend onnx``, chosen by default for a ``.onnx`` file): it runs with
+onnxruntime on the CPU after the same test pipeline and normalisation.
 """
 import os
 
@@ -22,7 +25,7 @@ import os.path as osp  # noqa: E402
 
 from mmengine.config import DictAction  # noqa: E402
 
-from mmreid_rcl.apis import ReIDInferencer  # noqa: E402
+from mmreid_rcl.apis import build_inferencer  # noqa: E402
 from mmreid_rcl.apis import check_feature_output, save_features  # noqa: E402
 
 
@@ -40,7 +43,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Extract re-ID features of images (L2-normalised)')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint', help='checkpoint file, or an .onnx model')
     parser.add_argument(
         'input',
         nargs='?',
@@ -57,6 +61,12 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--num-workers', type=int, default=0)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--backend',
+        choices=['auto', 'pytorch', 'onnx'],
+        default='auto',
+        help='pytorch (a checkpoint) or onnx (an exported model, run with '
+        'onnxruntime on the CPU); auto: onnx for a .onnx file')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -76,13 +86,17 @@ def main(argv=None):
         raise SystemExit(str(e))
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
-    inferencer = ReIDInferencer(
-        args.config,
-        args.checkpoint,
-        device=args.device,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        cfg_options=args.cfg_options)
+    try:
+        inferencer = build_inferencer(
+            args.config,
+            args.checkpoint,
+            backend=args.backend,
+            device=args.device,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            cfg_options=args.cfg_options)
+    except (ImportError, ValueError) as e:  # no onnxruntime, bad settings
+        raise SystemExit(str(e))
     labels = {}
     if args.split is not None:
         samples = inferencer.load_split(args.split)

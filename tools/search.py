@@ -12,7 +12,10 @@ features`` reuses the output of ``tools/extract_features.py CONFIG
 CHECKPOINT GALLERY_DIR --out gallery.npz`` instead of running the model on
 the gallery. Frames are grey unless ``--id-pattern`` (a regex whose first
 group is the identity, searched in the file name) tells identities: then
-green = same identity as the query, red = another.
+green = same identity as the query, red = another. ``--checkpoint`` may be
+an ONNX model made by ``tools/deployment/export_onnx.py`` (run with
+onnxruntime on the CPU; ``--backend onnx``, the default for a ``.onnx``
+file).
 """
 import os
 
@@ -24,7 +27,7 @@ import os.path as osp  # noqa: E402
 import re  # noqa: E402
 
 from mmreid_rcl.apis import resolve_image_inputs  # noqa: E402
-from mmreid_rcl.apis import ReIDInferencer, load_features  # noqa: E402
+from mmreid_rcl.apis import build_inferencer, load_features  # noqa: E402
 from mmreid_rcl.utils.output_files import check_outputs  # noqa: E402
 from mmreid_rcl.visualization import draw_ranking, save_ranking  # noqa: E402
 
@@ -35,7 +38,16 @@ def parse_args(argv=None):
     parser.add_argument('query', help='query image file')
     parser.add_argument('gallery', help='gallery image folder')
     parser.add_argument('--config', required=True, help='config file path')
-    parser.add_argument('--checkpoint', required=True, help='checkpoint file')
+    parser.add_argument(
+        '--checkpoint',
+        required=True,
+        help='checkpoint file, or an .onnx model')
+    parser.add_argument(
+        '--backend',
+        choices=['auto', 'pytorch', 'onnx'],
+        default='auto',
+        help='pytorch (a checkpoint) or onnx (an exported model, run with '
+        'onnxruntime on the CPU); auto: onnx for a .onnx file')
     parser.add_argument('--topk', type=int, default=10)
     parser.add_argument('--out', help='PNG of the query and its top-k')
     parser.add_argument(
@@ -109,12 +121,16 @@ def main(argv=None):
             raise SystemExit(f'--out: {e}')
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
-    inferencer = ReIDInferencer(
-        args.config,
-        args.checkpoint,
-        device=args.device,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers)
+    try:
+        inferencer = build_inferencer(
+            args.config,
+            args.checkpoint,
+            backend=args.backend,
+            device=args.device,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers)
+    except (ImportError, ValueError) as e:  # no onnxruntime, bad settings
+        raise SystemExit(str(e))
     g_feats, g_names = gallery_features(args, inferencer)
     q_feats = inferencer.extract(args.query)
     indices, distances = inferencer.rank(q_feats, g_feats, args.topk,

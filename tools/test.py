@@ -17,7 +17,8 @@ from mmengine.runner import Runner
 from mmreid_rcl.engine.runner.state_dict_check import (CheckpointMismatchError,
                                                        load_checkpoint_checked)
 from mmreid_rcl.utils import init_process_group_for, register_all_modules
-from mmreid_rcl.utils.config_utils import merge_cfg_options
+from mmreid_rcl.utils.config_utils import (fit_model_wrapper_to_device,
+                                           merge_cfg_options)
 from mmreid_rcl.utils.malloc import keep_freed_memory
 
 # Configs under projects/ import `projects.<name>` through custom_imports:
@@ -45,9 +46,10 @@ def parse_args():
         help='override settings of the config, key=value')
     parser.add_argument(
         '--launcher',
-        choices=['none', 'pytorch'],
+        choices=['none', 'pytorch', 'slurm'],
         default='none',
-        help='job launcher')
+        help='job launcher: pytorch for torchrun (tools/dist_*.sh), slurm '
+        'for srun (tools/slurm_*.sh)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -85,8 +87,14 @@ def main():
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
                 'param_scheduler', 'custom_hooks'):
         cfg.pop(key, None)
+    fit_model_wrapper_to_device(cfg)
     register_all_modules()
-    init_process_group_for(args.launcher)
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
+    try:
+        init_process_group_for(args.launcher, dist_cfg.get('backend', 'auto'),
+                               dist_cfg.get('timeout'))
+    except ValueError as err:
+        raise SystemExit(f'{args.config}: {err}')
     runner = Runner.from_cfg(cfg)
     try:  # before evaluating: refuse a checkpoint of another model
         load_checkpoint_checked(runner.model, args.checkpoint,

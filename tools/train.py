@@ -23,7 +23,9 @@ from mmengine.runner import Runner
 from mmreid_rcl.engine.runner import (find_resume_checkpoint,
                                       move_work_dir_aside)
 from mmreid_rcl.utils import init_process_group_for, register_all_modules
-from mmreid_rcl.utils.config_utils import merge_cfg_options
+from mmreid_rcl.utils.config_utils import (fit_model_wrapper_to_device,
+                                           fit_optim_wrapper_to_device,
+                                           merge_cfg_options)
 from mmreid_rcl.utils.malloc import keep_freed_memory
 
 # Configs under projects/ import `projects.<name>` through custom_imports:
@@ -58,9 +60,10 @@ def parse_args():
         'train_cfg.max_epochs=2)')
     parser.add_argument(
         '--launcher',
-        choices=['none', 'pytorch'],
+        choices=['none', 'pytorch', 'slurm'],
         default='none',
-        help='job launcher')
+        help='job launcher: pytorch for torchrun (tools/dist_*.sh), slurm '
+        'for srun (tools/slurm_*.sh)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -74,6 +77,9 @@ def merge_args(cfg: Config, args) -> Config:
         merge_cfg_options(cfg, args.cfg_options)
     except ValueError as err:
         raise SystemExit(str(err))
+    if cfg.get('optim_wrapper') is not None:
+        cfg.optim_wrapper = fit_optim_wrapper_to_device(
+            cfg.optim_wrapper, source=f'{args.config}: optim_wrapper')
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -85,17 +91,7 @@ def merge_args(cfg: Config, args) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    if args.launcher != 'none' and cfg.get('model_wrapper_cfg') is None:
-        import torch
-        if not torch.cuda.is_available():
-            # CPU processes: no device ids, and buffers (memory bank, pseudo
-            # labels) are kept identical across ranks by the model itself.
-            cfg.model_wrapper_cfg = dict(
-                type='MMDistributedDataParallel',
-                device_ids=None,
-                broadcast_buffers=False,
-                find_unused_parameters=cfg.get('find_unused_parameters',
-                                               False))
+    fit_model_wrapper_to_device(cfg)
     return cfg
 
 

@@ -5,3 +5,9 @@ _base_ = [
     '../_base_/schedules/adam_50e_step20.py',
     '../_base_/default_runtime.py',
 ]
+
+# Mixed precision on the GPU: bfloat16 autocast for the network, while the
+# cluster memory, its updates and the contrastive logits stay float32.
+# mmengine's AmpOptimWrapper needs a GPU (the MobileNetV2 configs are the
+# CPU recipes).
+optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')

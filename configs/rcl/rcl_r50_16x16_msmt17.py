@@ -7,3 +7,9 @@ _base_ = [
 ]
 
 train_dataloader = dict(sampler=dict(num_iters=400))
+
+# Mixed precision on the GPU: bfloat16 autocast for the network, while the
+# cluster memory, its updates and the contrastive logits stay float32.
+# mmengine's AmpOptimWrapper needs a GPU (the MobileNetV2 configs are the
+# CPU recipes).
+optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')

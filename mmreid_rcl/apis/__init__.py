@@ -2,6 +2,9 @@ from .feature_io import (check_feature_output, feature_output_paths,
                          load_features, save_features)
 from .inferencer import (ReIDInferencer, load_split_samples,
                          resolve_image_inputs)
+from .onnx_export import export_onnx, read_onnx_metadata
+from .onnx_inferencer import (ONNXReIDInferencer, build_inferencer,
+                              resolve_backend)
 from .retrieval import (average_precision_per_query, protocol_exclusion,
                         rank_distances, rank_gallery)
 
@@ -9,5 +12,6 @@ __all__ = [
     'ReIDInferencer', 'resolve_image_inputs', 'load_split_samples',
     'rank_gallery', 'rank_distances', 'protocol_exclusion',
     'average_precision_per_query', 'save_features', 'load_features',
-    'feature_output_paths', 'check_feature_output'
+    'feature_output_paths', 'check_feature_output', 'ONNXReIDInferencer',
+    'build_inferencer', 'resolve_backend', 'export_onnx', 'read_onnx_metadata'
 ]

@@ -209,7 +209,18 @@ class ReIDInferencer:
 
         if cfg.get('model') is None:
             raise ValueError('the config has no "model" to build')
-        model = MODELS.build(cfg.model)
+        self.model = self._build_model(checkpoint, allow_partial)
+
+        pipeline = self._test_pipeline_cfg(cfg)
+        self.pipeline = Compose(pipeline)
+        self.array_pipeline = Compose(
+            [t for t in pipeline if not _is_loading(t)])
+
+    def _build_model(self, checkpoint: Optional[str],
+                     allow_partial: bool) -> torch.nn.Module:
+        """The config's model with the checkpoint's weights, in eval mode
+        on the device."""
+        model = MODELS.build(self.cfg.model)
         if checkpoint is None:
             warnings.warn('no checkpoint given: features come from the '
                           "config's initial weights")
@@ -222,12 +233,7 @@ class ReIDInferencer:
             if not match.exact:
                 warnings.warn(f'checkpoint {checkpoint!r} loaded partially: '
                               f'{match.describe()}')
-        self.model = model.to(self.device).eval()
-
-        pipeline = self._test_pipeline_cfg(cfg)
-        self.pipeline = Compose(pipeline)
-        self.array_pipeline = Compose(
-            [t for t in pipeline if not _is_loading(t)])
+        return model.to(self.device).eval()
 
     @staticmethod
     def _test_pipeline_cfg(cfg: Config) -> list:
@@ -285,13 +291,7 @@ class ReIDInferencer:
         chunks = []
         with torch.inference_mode():
             for batch in loader:
-                data = self.model.data_preprocessor(batch, False)
-                feats = self.model(data['inputs'], mode='tensor')
-                if not isinstance(feats, torch.Tensor) or feats.dim() != 2:
-                    raise TypeError(
-                        f'{type(self.model).__name__} in tensor mode must '
-                        'return (N, D) features, got '
-                        f'{getattr(feats, "shape", type(feats))}')
+                feats = self._batch_features(batch)
                 chunks.append(
                     F.normalize(feats.float(), dim=1).cpu().numpy())
                 if bar is not None:
@@ -304,6 +304,18 @@ class ReIDInferencer:
                 item if isinstance(item, str) else None for item in items
             ]
         return features
+
+    def _batch_features(self, batch: dict) -> torch.Tensor:
+        """(N, D) features of a collated batch: the data preprocessor, then
+        the model in tensor mode."""
+        data = self.model.data_preprocessor(batch, False)
+        feats = self.model(data['inputs'], mode='tensor')
+        if not isinstance(feats, torch.Tensor) or feats.dim() != 2:
+            raise TypeError(
+                f'{type(self.model).__name__} in tensor mode must '
+                'return (N, D) features, got '
+                f'{getattr(feats, "shape", type(feats))}')
+        return feats
 
     def load_split(self, split: str) -> Dict[str, object]:
         """Files, identities and cameras of a split of the config's data.

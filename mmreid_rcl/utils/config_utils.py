@@ -1,6 +1,8 @@
-"""Merging command-line overrides (``--cfg-options``) into a config."""
+"""Merging command-line overrides (``--cfg-options``) into a config, and
+fitting a config to the machine it runs on."""
 import os
-from typing import List, Optional
+import warnings
+from typing import Callable, List, Optional
 
 from mmengine.config import Config
 
@@ -71,3 +73,86 @@ def merge_cfg_options(cfg: Config, options: Optional[dict]) -> List[str]:
             f'--cfg-options data_root={data_root}: the config has no '
             '*_dataloader whose dataset could take it')
     return updated
+
+
+# Optimizer wrappers that need an accelerator, and what stands in for them
+# on a machine without one.
+_ACCELERATOR_WRAPPERS = {'AmpOptimWrapper': 'OptimWrapper'}
+_AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
+
+
+def _accelerator_available() -> bool:
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+def fit_optim_wrapper_to_device(
+        optim_wrapper: Optional[dict],
+        has_accelerator: Optional[Callable[[], bool]] = None,
+        source: str = 'optim_wrapper') -> Optional[dict]:
+    """The optimizer wrapper config to use on this machine.
+
+    The GPU configs train in mixed precision (``AmpOptimWrapper``), which
+    mmengine refuses to build without an accelerator. On such a machine
+    (a smoke run of a ResNet-50 config on a laptop, a CPU CI job) the
+    wrapper falls back to a float32 ``OptimWrapper`` with the same
+    optimizer, clipping and accumulation, and says so; elsewhere the
+    config is returned unchanged.
+
+    Args:
+        optim_wrapper (dict | None): ``cfg.optim_wrapper``; not changed.
+        has_accelerator (callable, optional): tells whether an accelerator
+            is there; defaults to mmengine's CUDA/NPU/MLU/MUSA checks.
+        source (str): where the config comes from, for the warning.
+
+    Returns:
+        dict | None: the config to build.
+    """
+    if not isinstance(optim_wrapper, dict):
+        return optim_wrapper
+    wrapper_type = optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper_type not in _ACCELERATOR_WRAPPERS:
+        return optim_wrapper
+    check = has_accelerator or _accelerator_available
+    if check():
+        return optim_wrapper
+    fallback = _ACCELERATOR_WRAPPERS[wrapper_type]
+    out = {k: v for k, v in optim_wrapper.items() if k not in _AMP_ONLY_KEYS}
+    out['type'] = fallback
+    warnings.warn(
+        f'{source}: {wrapper_type} needs a GPU and none is available; '
+        f'training in float32 with {fallback} instead', stacklevel=2)
+    return type(optim_wrapper)(out)
+
+
+def fit_model_wrapper_to_device(cfg: Config,
+                                cuda: Optional[bool] = None) -> None:
+    """Set the model wrapper of a distributed run on CPU processes.
+
+    mmengine's default wrapper passes the process' GPU as ``device_ids``;
+    CPU processes (gloo) need none, and the re-ID models keep their
+    buffers (memory bank, pseudo labels) identical across ranks
+    themselves, so buffers are not broadcast. A ``model_wrapper_cfg`` of
+    the config, a single-process run and a run on GPUs are left alone.
+
+    Args:
+        cfg (Config): the config, changed in place; ``cfg.launcher`` says
+            whether the run is distributed.
+        cuda (bool, optional): whether CUDA is available; asks torch when
+            not given.
+    """
+    if cfg.get('launcher', 'none') == 'none' or \
+            cfg.get('model_wrapper_cfg') is not None:
+        return
+    if cuda is None:
+        import torch
+        cuda = torch.cuda.is_available()
+    if cuda:
+        return
+    cfg.model_wrapper_cfg = dict(
+        type='MMDistributedDataParallel',
+        device_ids=None,
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))

@@ -178,6 +178,7 @@ def build(args, backbone: str, variant: str):
     from mmengine.optim import build_optim_wrapper
 
     from mmreid_rcl.registry import MODELS
+    from mmreid_rcl.utils.config_utils import fit_optim_wrapper_to_device
     path = osp.join(REPO, CONFIGS[backbone][VARIANTS.index(variant)])
     cfg = Config.fromfile(path)
     model_cfg = copy.deepcopy(cfg.model)
@@ -187,8 +188,10 @@ def build(args, backbone: str, variant: str):
     torch.manual_seed(args.seed)
     model = MODELS.build(model_cfg)
     model.train()
-    optim_wrapper = build_optim_wrapper(model,
-                                        copy.deepcopy(cfg.optim_wrapper))
+    optim_wrapper = build_optim_wrapper(
+        model,
+        fit_optim_wrapper_to_device(
+            copy.deepcopy(cfg.optim_wrapper), source=path))
     num = args.clusters * args.per_cluster
     dim = model.head.memory.feat_dim
     gen = torch.Generator().manual_seed(args.seed)

@@ -48,7 +48,9 @@ class ClusterContrastHead(BaseModule):
             dict: ``loss_cc`` and the batch accuracy ``acc_cc`` (%) of the
             nearest prototype (logged, not optimised).
         """
-        logits = self.memory.logits(feats)
+        # float32 logits also under mixed precision: the memory casts the
+        # features up; a memory that does not is cast here.
+        logits = self.memory.logits(feats).float()
         loss = F.cross_entropy(logits, labels) * self.loss_weight
         with torch.no_grad():
             acc = (logits.argmax(1) == labels).float().mean() * 100

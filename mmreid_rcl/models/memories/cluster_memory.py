@@ -8,6 +8,16 @@ from mmengine.dist import all_gather, get_world_size
 from mmreid_rcl.registry import MODELS, TASK_UTILS
 
 
+def full_precision(device: torch.device):
+    """A context with autocast off on ``device``.
+
+    Under mixed precision (``AmpOptimWrapper``) matrix products run in
+    float16 / bfloat16; the prototypes, their update and the logits
+    ``f M^T / tau`` (a small temperature amplifies rounding) stay float32.
+    """
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
 def _build(cfg_or_obj, registry):
     return registry.build(cfg_or_obj) if isinstance(cfg_or_obj,
                                                     dict) else cfg_or_obj
@@ -20,7 +30,9 @@ class ClusterMemory(nn.Module):
     The prototypes are a buffer (C, D): no gradient flows into them; they
     are reset at every re-clustering by ``prototype_init`` and moved after
     every step by ``update``. C changes from epoch to epoch, so loading a
-    checkpoint resizes the buffer to the saved shape.
+    checkpoint resizes the buffer to the saved shape. The prototypes are
+    float32 and the logits and updates are computed in float32 also under
+    mixed precision (features are cast up, autocast is off inside).
 
     Args:
         feat_dim (int): D.
@@ -71,20 +83,26 @@ class ClusterMemory(nn.Module):
             **kwargs: what the initialiser needs besides (e.g. the
                 model's aggregator for CSA).
         """
-        protos = self.initialiser(
-            features.to(self.prototypes.device),
-            labels.to(self.prototypes.device), **kwargs)
+        with full_precision(self.prototypes.device):
+            protos = self.initialiser(
+                features.to(self.prototypes.device),
+                labels.to(self.prototypes.device), **kwargs)
         if protos.dim() != 2 or protos.size(1) != self.feat_dim:
             raise ValueError(f'prototype_init gave {tuple(protos.shape)}, '
                              f'expected (C, {self.feat_dim})')
         self.prototypes = protos.to(self.prototypes.dtype).contiguous()
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
-        """(B, D) normalised features -> (B, C) logits ``f M^T / tau``."""
+        """(B, D) normalised features -> (B, C) logits ``f M^T / tau``.
+
+        In the prototypes' dtype (float32) whatever the features' dtype.
+        """
         if self.num_clusters == 0:
             raise RuntimeError('the cluster memory is empty: prototypes are '
                                'set at re-clustering, before the first epoch')
-        return feats.matmul(self.prototypes.t()) / self.temperature
+        with full_precision(feats.device):
+            return feats.to(self.prototypes.dtype).matmul(
+                self.prototypes.t()) / self.temperature
 
     @torch.no_grad()
     def update(self, feats: torch.Tensor, labels: torch.Tensor,
@@ -99,9 +117,10 @@ class ClusterMemory(nn.Module):
                 ``feats``, and plain values (e.g. ``epoch``), passed as they
                 are.
         """
-        feats = feats.detach()
+        # float32 before gathering: some backends (gloo) have no bfloat16.
+        feats = feats.detach().to(self.prototypes.dtype)
         tensors = {
-            k: v.detach()
+            k: v.detach().float() if v.is_floating_point() else v.detach()
             for k, v in kwargs.items() if isinstance(v, torch.Tensor)
         }
         if self.gather and get_world_size() > 1:
@@ -112,8 +131,9 @@ class ClusterMemory(nn.Module):
                 for k, v in tensors.items()
             }
         extra = dict(kwargs, **tensors)
-        new = self.updater(self.prototypes, feats.to(self.prototypes.dtype),
-                           labels, self.momentum, **extra)
+        with full_precision(self.prototypes.device):
+            new = self.updater(self.prototypes, feats, labels, self.momentum,
+                               **extra)
         # A new tensor, not an in-place write: autograd may still hold the
         # old prototypes for this step's backward pass.
         self.prototypes = new

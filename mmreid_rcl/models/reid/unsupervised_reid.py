@@ -87,11 +87,15 @@ class UnsupervisedReID(BaseModel):
 
     # -- features -------------------------------------------------------
     def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images -> (B, D) L2-normalised features."""
+        """(B, 3, H, W) normalised images -> (B, D) L2-normalised features.
+
+        The features are float32 also when the backbone runs in reduced
+        precision (autocast): they are normalised in float32.
+        """
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         feats = self.neck(self.backbone(inputs))
-        return F.normalize(feats, dim=1)
+        return F.normalize(feats.float(), dim=1)
 
     def forward(self,
                 inputs: torch.Tensor,
@@ -165,25 +169,27 @@ class UnsupervisedReID(BaseModel):
             (``hps_floor / n``) and ``dispersion`` (``1 - cos(Z_i, p)``).
         """
         index, mask, set_labels = group_into_sets(labels)
-        x = feats.detach() if self.saa_detach else feats
+        x = (feats.detach() if self.saa_detach else feats).float()
         out = self.aggregator(x[index] * mask[..., None], mask)
+        # Under autocast the aggregator's outputs may come in mixed
+        # dtypes; the loss and the per-sample statistics are float32.
+        out = {k: v.float() for k, v in out.items()}
         memory = self.head.memory
-        logits = memory.logits(out['aggregate'])
+        logits = memory.logits(out['aggregate']).float()
         loss = F.cross_entropy(logits, set_labels) * self.saa_loss_weight
         with torch.no_grad():
             refined = F.normalize(out['refined'].detach(), dim=-1)
             dispersion = 1.0 - (refined *
                                 out['aggregate'].detach()[:, None]).sum(-1)
-            sizes = mask.sum(1, keepdim=True).to(feats.dtype)
+            sizes = mask.sum(1, keepdim=True).float()
             floors = (self.hps_floor / sizes).expand_as(dispersion)
             flat = index[mask]
+            zeros = x.new_zeros(labels.numel())
             per_sample = dict(
-                weights=feats.new_zeros(labels.numel()).index_copy(
-                    0, flat, out['weights'].detach()[mask]),
-                floors=feats.new_zeros(labels.numel()).index_copy(
-                    0, flat, floors[mask]),
-                dispersion=feats.new_zeros(labels.numel()).index_copy(
-                    0, flat, dispersion[mask]))
+                weights=zeros.index_copy(0, flat,
+                                         out['weights'].detach()[mask]),
+                floors=zeros.index_copy(0, flat, floors[mask]),
+                dispersion=zeros.index_copy(0, flat, dispersion[mask]))
         return dict(loss_saa=loss), per_sample
 
     # -- clustering state -------------------------------------------------
