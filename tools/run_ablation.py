@@ -28,8 +28,9 @@ import sys
 import time
 
 from mmreid_rcl.engine.runner import resolve_last_checkpoint
-from mmreid_rcl.utils.ablation import (PROTOCOLS, finish_run, run_file,
-                                       start_run, train_command, write_outputs)
+from mmreid_rcl.utils.ablation import (PROTOCOLS, compare_runs, finish_run,
+                                       rebuilt_run_file, run_file, start_run,
+                                       train_command, write_outputs)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -117,6 +118,19 @@ def run_stage(variant, seed, work_root, results, options, jobs):
         _wait(proc, variant.name, seed, work_dir, done)
     else:
         print(f'[{variant.name} seed {seed}] done already ({work_dir})')
+        if resolve_last_checkpoint(work_dir) is None:
+            # A fresh checkout keeps the run's summary but not its work
+            # dir: train the stage again for its checkpoint, and keep the
+            # new figures beside the recorded ones (a reproducibility
+            # record) rather than over them.
+            rebuilt = rebuilt_run_file(results, variant.name, seed)
+            print(f'[{variant.name} seed {seed}] {work_dir} holds no '
+                  f'checkpoint: training it again; figures go to {rebuilt}',
+                  flush=True)
+            cmd = train_command(REPO, variant.config, work_dir, seed, options)
+            proc = start_run(cmd, work_dir, REPO, _env(jobs))
+            _wait(proc, variant.name, seed, work_dir, rebuilt)
+            print(compare_runs(done, rebuilt), flush=True)
     checkpoint = resolve_last_checkpoint(work_dir)
     if checkpoint is None or not osp.isfile(checkpoint):
         raise SystemExit(f'[{variant.name} seed {seed}] finished, but '

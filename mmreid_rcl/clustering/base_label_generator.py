@@ -1,6 +1,6 @@
 """Interface of the pseudo-label generators (clustering algorithms)."""
 from abc import ABCMeta, abstractmethod
-from typing import Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -19,10 +19,15 @@ class BaseLabelGenerator(metaclass=ABCMeta):
     anything is allocated.
     """
 
+    #: Whether :meth:`generate` reads the images' cameras (a generator
+    #: that does takes ``cameras=`` in :meth:`generate`).
+    uses_cameras = False
+
     def __call__(
         self,
         features: Union[np.ndarray, torch.Tensor],
-        return_info: bool = False
+        return_info: bool = False,
+        cameras: Optional[Sequence[int]] = None
     ) -> Union[np.ndarray, Tuple[np.ndarray, dict]]:
         """Cluster ``features``.
 
@@ -30,6 +35,9 @@ class BaseLabelGenerator(metaclass=ABCMeta):
             features (np.ndarray | torch.Tensor): features (N, D), one row
                 per image, L2-normalised here if they are not already.
             return_info (bool): also return the generator's diagnostics.
+            cameras (sequence of int, optional): the camera of every image,
+                passed to a generator that ``uses_cameras``, ignored by
+                others.
 
         Returns:
             np.ndarray | tuple[np.ndarray, dict]: int64 labels (N,), -1 for
@@ -40,7 +48,18 @@ class BaseLabelGenerator(metaclass=ABCMeta):
         """
         self.check_memory(features)
         x = as_unit_features(features)
-        labels, info = self.generate(x)
+        if self.uses_cameras and cameras is not None:
+            cameras = np.asarray(cameras)
+            if cameras.shape != (x.shape[0], ):
+                raise ValueError(
+                    f'{type(self).__name__}: cameras must have one entry '
+                    f'per feature row ({x.shape[0]}), got shape '
+                    f'{cameras.shape}')
+            labels, info = self.generate(x, cameras=cameras)
+        elif self.uses_cameras:
+            labels, info = self.generate(x, cameras=None)
+        else:
+            labels, info = self.generate(x)
         labels = np.asarray(labels, dtype=np.int64)
         if labels.shape != (x.shape[0], ):
             raise RuntimeError(

@@ -12,8 +12,8 @@ from .base_label_generator import BaseLabelGenerator
 from .dbscan import dbscan_labels
 from .jaccard_distance import (DEFAULT_CHUNK_SIZE, jaccard_distance,
                                unit_features_copy_bytes)
-from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, knn_search,
-                  parse_knn_config)
+from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, camera_aware_knn,
+                  knn_search, parse_knn_config)
 from .memory import (check_memory, clustering_memory, dbscan_memory,
                      format_bytes, jaccard_memory, model_sizes)
 
@@ -50,6 +50,17 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             limit or MemAvailable); check again with the real sizes before
             the pair step of the Jaccard distance and before DBSCAN.
             Defaults to True.
+        camera_penalty (float): camera-aware neighbours: rank the kNN
+            lists by the similarity minus this between two images of the
+            same camera (:func:`~mmreid_rcl.clustering.camera_aware_knn`,
+            an exact brute-force search per camera; ``knn`` is then not
+            used), so that a person's images from other cameras enter its
+            k-reciprocal sets. Needs the camera of every image (the
+            ``cameras`` argument; ``ReClusterHook`` passes the dataset's).
+            0 (default) ignores cameras. On CUHK03 with a supervised
+            model, 0.1 raises the share of a person's cross-camera pairs
+            that share a cluster from 0.22 to 0.64 at equal purity
+            (README, semi-supervised protocol).
 
     Example:
         >>> from mmreid_rcl.registry import LABEL_GENERATORS
@@ -66,7 +77,8 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
                  knn: KnnConfig = DEFAULT_KNN,
                  num_threads: Optional[int] = None,
                  chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 memory_check: bool = True) -> None:
+                 memory_check: bool = True,
+                 camera_penalty: float = 0.0) -> None:
         if not 0 < eps < 1:
             raise ValueError(
                 f'eps must be in (0, 1) for the Jaccard distance, got {eps}')
@@ -88,7 +100,18 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
         self.num_threads = num_threads
         self.chunk_size = chunk_size
         self.memory_check = memory_check
+        if isinstance(camera_penalty, bool) or not isinstance(
+                camera_penalty, (int, float)) or not \
+                0 <= camera_penalty < 2:
+            raise ValueError(f'camera_penalty must be a number in [0, 2), '
+                             f'got {camera_penalty!r}')
+        self.camera_penalty = float(camera_penalty)
         self._estimate = None
+
+    @property
+    def uses_cameras(self) -> bool:
+        """Whether the clustering reads the images' cameras."""
+        return self.camera_penalty > 0
 
     def memory_estimate(self, num: int, dim: int) -> dict:
         """Estimated memory of clustering ``num`` features of dimension
@@ -99,7 +122,8 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             dim,
             self.k1,
             self.k2,
-            knn=self.knn,
+            # The camera-aware search is a brute-force one.
+            knn='exact' if self.uses_cameras else self.knn,
             chunk_size=self.chunk_size,
             num_threads=self.num_threads,
             eps=self.eps)
@@ -154,15 +178,30 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             need, f'DBSCAN of {n} features on {distance.nnz} distances '
             f'({distance.nnz / n:.0f} per sample)', _ADVICE)
 
-    def generate(self, features: np.ndarray) -> Tuple[np.ndarray, dict]:
+    def generate(self,
+                 features: np.ndarray,
+                 cameras: Optional[np.ndarray] = None
+                 ) -> Tuple[np.ndarray, dict]:
         n = features.shape[0]
         if n <= self.k1:
             raise ValueError(f'DBSCANLabelGenerator needs more samples than '
                              f'k1={self.k1}, got N={n}')
         t0 = time.perf_counter()
         knn_info = {}
-        neighbours = knn_search(features, self.k1, self.knn,
-                                self.num_threads, info=knn_info)
+        if self.uses_cameras:
+            if cameras is None:
+                raise ValueError(
+                    f'DBSCANLabelGenerator with camera_penalty='
+                    f'{self.camera_penalty} needs the camera of every '
+                    'image, and none was given (a data set without camera '
+                    'ids?): set camera_penalty=0')
+            neighbours = camera_aware_knn(features, self.k1, cameras,
+                                          self.camera_penalty,
+                                          self.num_threads)
+            knn_info['knn_method'] = 'camera_aware'
+        else:
+            neighbours = knn_search(features, self.k1, self.knn,
+                                    self.num_threads, info=knn_info)
         t1 = time.perf_counter()
         # DBSCAN never looks beyond eps: pairs farther away need not be
         # stored, which shrinks the matrix by orders of magnitude.
@@ -197,4 +236,5 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(eps={self.eps}, '
                 f'min_samples={self.min_samples}, k1={self.k1}, '
-                f'k2={self.k2}, knn={self.knn!r})')
+                f'k2={self.k2}, knn={self.knn!r}, '
+                f'camera_penalty={self.camera_penalty})')

@@ -151,7 +151,8 @@ def sweep_label_generator(features,
                           true_ids,
                           generator_cfg: dict,
                           values: Sequence,
-                          key: str = 'eps') -> List[dict]:
+                          key: str = 'eps',
+                          cameras=None) -> List[dict]:
     """Cluster the same features once per value of one generator setting.
 
     For each value, the label generator of ``generator_cfg`` is built from
@@ -172,16 +173,20 @@ def sweep_label_generator(features,
             its own ``key`` is replaced.
         values (Sequence): the values of ``key`` to try, in table order.
         key (str): the generator setting to vary. Defaults to ``'eps'``.
+        cameras (array-like, optional): camera of each row (N,), passed to
+            a generator that reads cameras (``camera_penalty``) and used
+            for the ``cross_camera_recall`` column.
 
     Returns:
         list[dict]: one row per value: ``key`` (the value),
         ``num_clusters``, ``num_outliers``, ``purity``, ``nmi``, ``ari``,
-        ``ari_all`` (see :func:`cluster_quality`) and ``time`` (seconds of
-        clustering).
+        ``ari_all`` (see :func:`cluster_quality`), with ``cameras`` also
+        ``cross_camera_recall`` (:func:`cross_camera_recall`), and
+        ``time`` (seconds of clustering).
 
     Raises:
-        ValueError: no value, ``true_ids`` not one per row, a config
-            without ``type``, or a value the generator refuses.
+        ValueError: no value, ``true_ids`` or ``cameras`` not one per row,
+            a config without ``type``, or a value the generator refuses.
     """
     values = list(values)
     generators = build_sweep_generators(generator_cfg, values, key)
@@ -190,12 +195,21 @@ def sweep_label_generator(features,
     if true_ids.shape != (x.shape[0], ):
         raise ValueError(f'true_ids must hold one id per feature row: '
                          f'{x.shape[0]} rows, got shape {true_ids.shape}')
+    if cameras is not None:
+        cameras = np.asarray(cameras)
+        if cameras.shape != true_ids.shape:
+            raise ValueError(f'cameras must hold one camera per feature '
+                             f'row: {x.shape[0]} rows, got shape '
+                             f'{cameras.shape}')
     rows = []
     for value, generator in zip(values, generators):
         start = time.perf_counter()
-        labels = generator(x)
+        labels = generator(x, cameras=cameras)
         row = {key: value}
         row.update(cluster_quality(labels, true_ids))
+        if cameras is not None:
+            row['cross_camera_recall'] = cross_camera_recall(
+                labels, true_ids, cameras)
         row['time'] = time.perf_counter() - start
         rows.append(row)
     return rows

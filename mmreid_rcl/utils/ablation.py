@@ -153,9 +153,18 @@ PROTOCOLS: Dict[str, Protocol] = {
                     _SEMI + 'csa_mobilenetv2_cpu_cuhk03_semi.py'),
             Variant('hps', '+HPS (hard positive update, SAA-trained)',
                     _SEMI + 'hps_mobilenetv2_cpu_cuhk03_semi.py'),
+            Variant('camera', 'mean update, camera-aware neighbours '
+                    '(camera_penalty 0.1)',
+                    _SEMI + 'cluster_contrast_mobilenetv2_cpu_cuhk03_semi_'
+                    'camera.py'),
+            Variant('camera_hard', 'hard update, camera-aware neighbours',
+                    _SEMI + 'cluster_contrast_mobilenetv2_cpu_cuhk03_semi_'
+                    'camera_hard.py'),
+            Variant('camera_rcl', 'full RCL, camera-aware neighbours',
+                    _SEMI + 'rcl_mobilenetv2_cpu_cuhk03_semi_camera.py'),
         ),
-        main=('baseline', 'hard'),
-        others=('rcl', 'csa', 'hps'),
+        main=('baseline', 'hard', 'camera', 'camera_hard'),
+        others=('rcl', 'csa', 'hps', 'camera_rcl'),
         pretrain=Variant(
             'supervised', 'Supervised on L (375 ids, 3,645 images)',
             'configs/supervised/supervised_mobilenetv2_cpu_cuhk03.py'),
@@ -171,6 +180,28 @@ def register_protocol(protocol: Protocol) -> Protocol:
 
 def run_file(results_dir: str, name: str, seed: int) -> str:
     return osp.join(results_dir, f'{name}_seed{seed}.json')
+
+
+def rebuilt_run_file(results_dir: str, name: str, seed: int) -> str:
+    """Where a finished run trained again (its work dir lost) is recorded;
+    ``load_runs`` does not read it, the recorded run stays the reference."""
+    return osp.join(results_dir, f'{name}_seed{seed}.rebuilt.json')
+
+
+def compare_runs(recorded_path: str, rebuilt_path: str) -> str:
+    """One line comparing the final figures of a run and its rebuild."""
+    figures = []
+    for path in (recorded_path, rebuilt_path):
+        with open(path) as f:
+            figures.append(final_figures(json.load(f)))
+    parts = []
+    for key in ('mAP', 'rank1'):
+        old, new = figures[0].get(key), figures[1].get(key)
+        if old is not None and new is not None:
+            parts.append(f'{key} {old:.2f} recorded, {new:.2f} rebuilt '
+                         f'({new - old:+.2f})')
+    return (f'{osp.basename(rebuilt_path)}: ' +
+            ('; '.join(parts) or 'no common figures'))
 
 
 def load_runs(results_dir: str, name: str) -> List[Tuple[int, dict]]:

@@ -74,7 +74,7 @@ def test_sweep_and_choice(tool, setup, tmp_path, capsys):
     assert best['eps'] == float(first_best)
     written = out.read_text()
     assert written.splitlines()[2] == '| eps | clusters | outliers | ' \
-        'purity | NMI | ARI | ARI all | time (s) |'
+        'purity | NMI | ARI | ARI all | cross-cam recall | time (s) |'
     assert f'chosen eps: {first_best}' in written
 
     # Existing output kept without --overwrite.
@@ -92,6 +92,28 @@ def test_sweep_and_choice(tool, setup, tmp_path, capsys):
     assert f'{num} images of {len(setup["unlabelled"])} ids' in text
     assert "'min_samples': 3" in text
     assert len(table_rows(text)) == 1
+
+
+def test_camera_penalty_grid(tool, setup, capsys):
+    best = tool.main([
+        setup['semi'], setup['checkpoint'], '--values', '0.3', '0.6',
+        '--id-subset-part', 'all', '--camera-penalties', '0', '0.2'
+    ])
+    text = capsys.readouterr().out
+    assert '| camera_penalty | eps | clusters |' in text
+    rows = table_rows(text)
+    assert [r[:2] for r in rows] == [['0', '0.3'], ['0', '0.6'],
+                                     ['0.2', '0.3'], ['0.2', '0.6']]
+    for cells in rows:
+        assert 0 <= float(cells[8]) <= 1  # cross-camera recall
+    scores = [float(r[7]) for r in rows]
+    top = rows[scores.index(max(scores))]
+    chosen = (best['camera_penalty'], best['eps'])
+    assert chosen == (float(top[0]), float(top[1]))
+    assert f'chosen eps: {top[1]}, camera_penalty {top[0]} (ari_all' in text
+    with pytest.raises(SystemExit, match='camera_penalty must be'):
+        tool.main([setup['semi'], setup['checkpoint'],
+                   '--camera-penalties', '-1'])
 
 
 def test_defaults_without_hook(tool, setup, capsys):

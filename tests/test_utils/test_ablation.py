@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mmreid_rcl.utils.ablation import (PROTOCOLS, final_figures, format_report,
+from mmreid_rcl.utils.ablation import (PROTOCOLS, compare_runs,
+                                       final_figures, format_report,
                                        load_runs, protocol_summary,
+                                       rebuilt_run_file, run_file,
                                        write_outputs)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +59,21 @@ def test_load_runs_keeps_variants_with_a_common_prefix_apart(tmp_path):
     runs = load_runs(str(tmp_path), 'rcl')
     assert [seed for seed, _ in runs] == [0, 1]
     assert final_figures(runs[0][1])['mAP'] == 12.0
+
+
+def test_a_rebuilt_run_stays_beside_the_recorded_one(tmp_path):
+    recorded = Path(run_file(str(tmp_path), 'supervised', 0))
+    rebuilt = Path(rebuilt_run_file(str(tmp_path), 'supervised', 0))
+    _run_json(recorded, 33.85)
+    _run_json(rebuilt, 33.10)
+    # The table keeps reading the recorded run only.
+    runs = load_runs(str(tmp_path), 'supervised')
+    assert [(seed, final_figures(r)['mAP']) for seed, r in runs] == [
+        (0, 33.85)]
+    line = compare_runs(str(recorded), str(rebuilt))
+    assert line == ('supervised_seed0.rebuilt.json: mAP 33.85 recorded, '
+                    '33.10 rebuilt (-0.75); rank1 34.85 recorded, 34.10 '
+                    'rebuilt (-0.75)')
 
 
 def test_report_and_summary_json(tmp_path):

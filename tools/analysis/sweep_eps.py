@@ -3,7 +3,8 @@
     python tools/analysis/sweep_eps.py CONFIG CHECKPOINT
         [--split train] [--id-subset-part labelled|unlabelled|all]
         [--generator-config OTHER_CONFIG] [--values 0.3 0.35 ... 0.7]
-        [--min-samples N] [--criterion ari_all|ari|nmi|purity]
+        [--min-samples N] [--camera-penalties 0 0.05 0.1 ...]
+        [--criterion ari_all|ari|nmi|purity]
         [--device cpu] [--batch-size 64] [--out table.md [--overwrite]]
         [--cfg-options k=v ...]
 
@@ -15,8 +16,9 @@ known (typically the labelled half the model was trained on), clusters them
 once per eps with the label generator and scores each clustering against
 the true ids (:func:`mmreid_rcl.clustering.diagnostics.cluster_quality`).
 It prints a markdown table (eps, clusters, outliers, purity, NMI, ARI of the
-clustered samples, ARI over all samples, seconds) and the eps that scores
-best by ``--criterion``, ties going to the smaller eps. The default,
+clustered samples, ARI over all samples, the share of a person's
+cross-camera image pairs put in one cluster, seconds) and the eps that
+scores best by ``--criterion``, ties going to the smaller eps. The default,
 ``ari_all``, counts each outlier as a cluster of its own, so neither merging
 identities (eps too large) nor discarding images (eps too small) pays.
 
@@ -38,8 +40,10 @@ Label generator (the first that applies):
 A supervised config (``cluster_dataloader = None``, no ReClusterHook) thus
 takes its generator from ``--generator-config`` or the defaults. The
 generator's ``eps`` is replaced by each swept value and ``--min-samples``,
-when given, replaces its ``min_samples``. An existing ``--out`` is kept
-unless ``--overwrite`` is given.
+when given, replaces its ``min_samples``. ``--camera-penalties`` sweeps
+eps once for each ``camera_penalty`` of the generator (camera-aware
+neighbours, the images' cameras from the data set) and chooses the best
+pair. An existing ``--out`` is kept unless ``--overwrite`` is given.
 
 Example (the supervised model of the labelled half L, the generator of
 the semi-supervised run on U)::
@@ -50,6 +54,15 @@ the semi-supervised run on U)::
         --generator-config \\
         configs/semi/cluster_contrast_mobilenetv2_cpu_cuhk03_semi.py \\
         --id-subset-part labelled
+
+The camera-aware recipe's settings (eps and camera_penalty together)::
+
+    python tools/analysis/sweep_eps.py \\
+        configs/supervised/supervised_mobilenetv2_cpu_cuhk03.py \\
+        work_dirs/supervised_mobilenetv2_cpu_cuhk03/epoch_40.pth \\
+        --generator-config \\
+        configs/semi/cluster_contrast_mobilenetv2_cpu_cuhk03_semi.py \\
+        --id-subset-part labelled --camera-penalties 0 0.05 0.1 0.15 0.2
 """
 import argparse
 import copy
@@ -71,6 +84,7 @@ COLUMNS = (
     ('nmi', 'NMI', '.3f'),
     ('ari', 'ARI', '.3f'),
     ('ari_all', 'ARI all', '.3f'),
+    ('cross_camera_recall', 'cross-cam recall', '.3f'),
     ('time', 'time (s)', '.1f'),
 )
 
@@ -106,6 +120,12 @@ def parse_args(argv=None):
         help='eps values to try (default 0.3 0.35 ... 0.7)')
     parser.add_argument(
         '--min-samples', type=int, help="replace the generator's min_samples")
+    parser.add_argument(
+        '--camera-penalties',
+        type=float,
+        nargs='+',
+        help="sweep eps for each of these camera_penalty values of the "
+        'generator (camera-aware neighbours; default: its own)')
     parser.add_argument(
         '--criterion',
         choices=SWEEP_CRITERIA,
@@ -215,15 +235,20 @@ def generator_settings(cfg, config_path: str,
 
 
 def format_table(rows: List[dict], key: str = 'eps') -> str:
-    """The sweep as a markdown table, one line per row."""
-    head = [key] + [title for _, title, _ in COLUMNS]
+    """The sweep as a markdown table, one line per row; a
+    ``camera_penalty`` column first when the rows have one, the columns of
+    :data:`COLUMNS` the rows have after ``key``."""
+    keys = (['camera_penalty'] if 'camera_penalty' in rows[0] else []) + \
+        [key]
+    columns = [c for c in COLUMNS if c[0] in rows[0]]
+    head = keys + [title for _, title, _ in columns]
     lines = [
         '| ' + ' | '.join(head) + ' |',
         '|' + '|'.join(' ---: ' for _ in head) + '|'
     ]
     for row in rows:
-        cells = [f'{row[key]:g}'] + [
-            format(row[name], fmt) for name, _, fmt in COLUMNS
+        cells = [f'{row[k]:g}' for k in keys] + [
+            format(row[name], fmt) for name, _, fmt in columns
         ]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
@@ -263,8 +288,14 @@ def main(argv=None):
     generator, source = generator_settings(cfg, args.config,
                                            args.generator_config,
                                            args.min_samples)
+    penalties = args.camera_penalties or [None]
+    generators = [
+        generator if p is None else dict(generator, camera_penalty=p)
+        for p in penalties
+    ]
     try:  # refuse a bad value before the extraction
-        build_sweep_generators(generator, args.values)
+        for settings in generators:
+            build_sweep_generators(settings, args.values)
     except ValueError as e:
         raise SystemExit(f'label generator from {source}: {e}')
     split_cfg, id_subset = split_config(cfg, args.config, args.split,
@@ -284,14 +315,23 @@ def main(argv=None):
     inferencer = ReIDInferencer(
         cfg, args.checkpoint, device=args.device, batch_size=args.batch_size)
     features = inferencer.extract(samples['filenames'])
+    rows = []
     try:
-        rows = sweep_label_generator(features, true_ids, generator,
-                                     args.values)
+        for penalty, settings in zip(penalties, generators):
+            part = sweep_label_generator(
+                features, true_ids, settings, args.values,
+                cameras=samples['camids'])
+            for row in part:
+                if penalty is not None:
+                    row['camera_penalty'] = penalty
+            rows += part
     except ValueError as e:
         raise SystemExit(f'label generator from {source}: {e}')
     best = best_sweep_row(rows, args.criterion)
     table = format_table(rows)
-    chosen = (f'chosen eps: {best["eps"]:g} ({args.criterion} '
+    also = (f', camera_penalty {best["camera_penalty"]:g}'
+            if penalties != [None] else '')
+    chosen = (f'chosen eps: {best["eps"]:g}{also} ({args.criterion} '
               f'{best[args.criterion]:.3f}; ties go to the smaller eps)')
     print(table)
     print(chosen)

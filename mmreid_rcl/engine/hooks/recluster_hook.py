@@ -179,7 +179,7 @@ class ReClusterHook(Hook):
 
     def _describe_generator(self) -> str:
         gen = self.label_generator
-        keys = ('eps', 'min_samples', 'k1', 'k2')
+        keys = ('eps', 'min_samples', 'k1', 'k2', 'camera_penalty')
         parts = [f'{k}={getattr(gen, k)}' for k in keys if hasattr(gen, k)]
         return f'{type(gen).__name__}({", ".join(parts)})'
 
@@ -221,19 +221,34 @@ class ReClusterHook(Hook):
                                          len(loader.dataset))
         t_extract = time.perf_counter() - t0
         t0 = time.perf_counter()
-        labels = self._cluster(feats)
+        labels = self._cluster(feats, runner)
         t_cluster = time.perf_counter() - t0
         self._log(runner, labels, int(labels.max()) + 1,
                   int((labels < 0).sum()), t_extract, t_cluster,
                   step=runner.epoch, tag='final')
 
-    def _cluster(self, feats: torch.Tensor) -> np.ndarray:
+    def _cameras(self, runner) -> Optional[np.ndarray]:
+        """The camera of every train image, for a generator that uses
+        them."""
+        if not getattr(self.label_generator, 'uses_cameras', False):
+            return None
+        dataset = runner.train_dataloader.dataset
+        if not hasattr(dataset, 'get_camera_ids'):
+            raise ValueError(
+                f'{self._describe_generator()} reads the images\' cameras, '
+                f'but the train dataset {type(dataset).__name__} has no '
+                'camera ids (get_camera_ids): set camera_penalty=0')
+        return np.asarray(dataset.get_camera_ids())
+
+    def _cluster(self, feats: torch.Tensor, runner) -> np.ndarray:
         """Labels on rank 0, broadcast to every rank."""
         num = feats.size(0)
         labels = torch.full((num, ), -1, dtype=torch.long)
         if is_main_process():
             labels = torch.from_numpy(
-                contiguous_labels(self.label_generator(feats.numpy())))
+                contiguous_labels(
+                    self.label_generator(
+                        feats.numpy(), cameras=self._cameras(runner))))
         if get_dist_info()[1] > 1:
             device = 'cuda' if torch.distributed.get_backend() == 'nccl' \
                 else 'cpu'
@@ -252,7 +267,7 @@ class ReClusterHook(Hook):
         t_extract = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        labels_np = self._cluster(feats)
+        labels_np = self._cluster(feats, runner)
         t_cluster = time.perf_counter() - t0
 
         num_clusters = int(labels_np.max()) + 1 if num else 0
