@@ -240,7 +240,7 @@ def protocol_summary(protocol: Protocol, results_dir: str) -> dict:
         list, by seed, of ``seed``, ``mAP``, ``rank1`` (percent), ``ari``
         (final train-split clustering) and the attention diagnostics
         ``attention_auc``, ``similarity_auc`` and ``single_impostor_
-        lowest`` (None where not measured).
+        lowest`` of the final clustering (None where not measured).
     """
     supervised = None
     if protocol.pretrain is not None:
@@ -263,7 +263,11 @@ def protocol_summary(protocol: Protocol, results_dir: str) -> dict:
         rows = []
         for seed, summary in load_runs(results_dir, variant.name):
             fig = final_figures(summary)
-            diag = summary.get('attention') or {}
+            # The diagnostics of the final clustering (ReClusterHook logs
+            # them for models with an aggregator); older runs kept them
+            # under 'attention'.
+            diag = summary.get('attention') or summary.get(
+                'final_cluster') or {}
             rows.append(
                 dict(
                     seed=seed,

@@ -90,6 +90,13 @@ def test_ablation_config_trains(path, tiny_root, tmp_path,
     # The run's validation after its last epoch reached the scalar logs.
     summary = epoch_summary(str(tmp_path))
     assert 0.0 <= summary['epochs'][-1]['mAP'] <= 100.0
+    # With an aggregator and a data set that knows its true ids, every
+    # re-clustering logs how well the weights see impostors.
+    first = summary['epochs'][0]
+    assert ('cluster_pick_any' in first) == has_aggregator
+    if has_aggregator:
+        assert 0.0 <= first['cluster_pick_hps'] <= 1.0
+        assert 0.0 < first['cluster_hps_eligible'] <= 1.0
 
 
 def test_hps_diagnostics_runs_on_a_trained_rcl(tiny_root, tmp_path,

@@ -121,3 +121,56 @@ def test_pick_rates_leave_out_sets_without_an_eligible_member():
     assert rates['hps_eligible'] == pytest.approx(1 / 8)
     rates = pick_rates(weights, dispersion, dispersion, impostor, floor=0.9)
     assert np.isnan(rates['hps'])
+
+
+def _clusters_with_impostors(num_clusters=12, size=8, dim=16, seed=0):
+    """Tight clusters on their own axes; the last member of every other
+    cluster belongs to the next cluster's identity and sits near it."""
+    rng = np.random.default_rng(seed)
+    axes = np.eye(dim)[:num_clusters]
+    labels = np.repeat(np.arange(num_clusters), size)
+    true_ids = labels.copy()
+    x = axes[labels] + 0.1 * rng.standard_normal((len(labels), dim))
+    for c in range(0, num_clusters, 2):
+        i = c * size + size - 1
+        true_ids[i] = c + 1
+        x[i] = 0.5 * axes[c] + axes[c + 1] + 0.1 * rng.standard_normal(dim)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return torch.as_tensor(x, dtype=torch.float32), labels, true_ids
+
+
+def test_impostor_report_of_an_untrained_similarity_aggregator():
+    from mmreid_rcl.evaluation.functional import impostor_report
+    from mmreid_rcl.models.necks import SimilarityAttentionAggregator
+    feats, labels, true_ids = _clusters_with_impostors()
+    agg = SimilarityAttentionAggregator(16, temperature=0.1)
+    agg.train()
+    report = impostor_report(agg, feats, labels, true_ids, 0.5, k=4,
+                             sets_per_cluster=30, seed=1)
+    assert agg.training  # restored
+    # Untrained, its weights ARE the similarity reference.
+    assert report['attention_auc'] == pytest.approx(
+        report['similarity_auc'], abs=1e-6)
+    assert report['single_impostor_lowest'] == pytest.approx(
+        report['similarity_single_impostor_lowest'], abs=1e-6)
+    # The planted members are far from their sets: seen perfectly, never
+    # picked by HPS (below the floor) while the hard rule picks them
+    # whenever they are drawn.
+    assert report['attention_auc'] == 1.0
+    assert report['single_impostor_lowest'] == 1.0
+    assert report['pick_hps'] == 0.0
+    drawn = report['impostor_share']
+    assert 0 < drawn < 0.2
+    assert report['pick_any'] == pytest.approx(drawn)
+    assert report['pick_hard'] == pytest.approx(drawn * 4, abs=1e-6)
+    # The memory's prototypes give the same hard picks as the means here.
+    protos = torch.nn.functional.normalize(
+        torch.stack([feats[labels == c].mean(0) for c in range(12)]), dim=1)
+    same = impostor_report(agg, feats, labels, true_ids, 0.5,
+                           prototypes=protos, k=4, sets_per_cluster=30,
+                           seed=1)
+    assert same['pick_hard'] == report['pick_hard']
+    # No cluster of k members: nothing to report.
+    assert impostor_report(agg, feats, labels, true_ids, 0.5, k=9) == {}
+    with pytest.raises(ValueError, match=r'expected \(N, D\) features'):
+        impostor_report(agg, feats[:5], labels, true_ids, 0.5)

@@ -76,6 +76,19 @@ def test_a_rebuilt_run_stays_beside_the_recorded_one(tmp_path):
                     'rebuilt (-0.75)')
 
 
+def test_summary_reads_the_final_clustering_diagnostics(tmp_path):
+    path = tmp_path / 'rcl_seed0.json'
+    _run_json(path, 9.0)
+    run = json.loads(path.read_text())
+    run['final_cluster'].update(attention_auc=0.61, similarity_auc=0.55,
+                                single_impostor_lowest=0.7)
+    path.write_text(json.dumps(run))
+    row = protocol_summary(PROTOCOLS['cuhk03_imagenet'],
+                           str(tmp_path))['variants']['rcl'][0]
+    assert (row['attention_auc'], row['similarity_auc'],
+            row['single_impostor_lowest']) == (0.61, 0.55, 0.7)
+
+
 def test_report_and_summary_json(tmp_path):
     protocol = PROTOCOLS['cuhk03_imagenet']
     first = dict(cluster_purity=0.4, cluster_ari=0.06, cluster_clusters=227.0,

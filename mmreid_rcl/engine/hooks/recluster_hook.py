@@ -225,7 +225,8 @@ class ReClusterHook(Hook):
         t_cluster = time.perf_counter() - t0
         self._log(runner, labels, int(labels.max()) + 1,
                   int((labels < 0).sum()), t_extract, t_cluster,
-                  step=runner.epoch, tag='final')
+                  step=runner.epoch, tag='final',
+                  extra=self._impostor_figures(runner, feats, labels))
 
     def _cameras(self, runner) -> Optional[np.ndarray]:
         """The camera of every train image, for a generator that uses
@@ -283,7 +284,9 @@ class ReClusterHook(Hook):
         model.set_clusters(feats, torch.from_numpy(labels_np), runner.epoch)
         self._hand_to_sampler(runner, labels_np)
         self._log(runner, labels_np, num_clusters, num_outliers, t_extract,
-                  t_cluster)
+                  t_cluster,
+                  extra=self._impostor_figures(runner, feats, labels_np,
+                                               model.head.memory.prototypes))
         return labels_np
 
     def _hand_to_sampler(self, runner, labels: np.ndarray) -> None:
@@ -295,7 +298,7 @@ class ReClusterHook(Hook):
         sampler.set_labels(labels)
 
     def _log(self, runner, labels, num_clusters, num_outliers, t_extract,
-             t_cluster, step=None, tag=None) -> None:
+             t_cluster, step=None, tag=None, extra=None) -> None:
         hub = runner.message_hub
         scalars = dict(
             clusters=num_clusters,
@@ -305,6 +308,7 @@ class ReClusterHook(Hook):
         if self.log_quality:
             quality = self._quality(runner, labels)
             scalars.update(quality)
+        scalars.update(extra or {})
         if tag is None:
             for key, value in scalars.items():
                 hub.update_scalar(f'train/{key}', float(value))
@@ -321,13 +325,45 @@ class ReClusterHook(Hook):
         name = tag or runner.epoch + 1
         print_log(f'Epoch(cluster) [{name}] {text}', logger='current')
 
-    def _quality(self, runner, labels) -> dict:
+    def _true_ids(self, runner, labels) -> Optional[np.ndarray]:
+        """The train split's true ids, for diagnostics only; None when
+        the data set does not know them."""
         dataset = runner.train_dataloader.dataset
         if not hasattr(dataset, 'get_person_ids'):
-            return {}
+            return None
         true_ids = np.asarray(dataset.get_person_ids())
         if true_ids.shape != labels.shape or (true_ids < 0).all():
+            return None
+        return true_ids
+
+    def _impostor_figures(self, runner, feats, labels,
+                          prototypes=None) -> dict:
+        """With an aggregator and known true ids: how well its weights
+        mark the clusters' impostors and how often each update rule
+        would pick one (:func:`~mmreid_rcl.evaluation.functional.
+        impostor_report`; logged as ``attention_auc``, ``similarity_auc``,
+        ``pick_hps`` ...). Empty otherwise."""
+        model = _unwrap(runner.model)
+        aggregator = getattr(model, 'aggregator', None)
+        if not self.log_quality or aggregator is None or \
+                not is_main_process():
             return {}
+        true_ids = self._true_ids(runner, labels)
+        if true_ids is None:
+            return {}
+        from mmreid_rcl.evaluation.functional import impostor_report
+        k = getattr(runner.train_dataloader.sampler, 'num_instances', 4)
+        report = impostor_report(
+            aggregator, feats, labels, true_ids,
+            getattr(model, 'hps_floor', 0.5), prototypes=prototypes, k=k,
+            seed=runner.epoch)
+        return {key: v for key, v in report.items() if v == v}  # not NaN
+
+    def _quality(self, runner, labels) -> dict:
+        true_ids = self._true_ids(runner, labels)
+        if true_ids is None:
+            return {}
+        dataset = runner.train_dataloader.dataset
         from mmreid_rcl.clustering.diagnostics import (cluster_quality,
                                                        cross_camera_recall)
         quality = cluster_quality(labels, true_ids)

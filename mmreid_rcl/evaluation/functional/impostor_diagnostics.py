@@ -18,7 +18,8 @@ __all__ = [
     'impostor_flags', 'draw_sets', 'roc_auc', 'impostor_auc',
     'within_set_auc', 'single_impostor_lowest', 'normalised_entropy',
     'mean_mutual_similarity', 'similarity_weights',
-    'mutual_similarity_weights', 'pick_rates', 'rule_picks', 'set_loss'
+    'mutual_similarity_weights', 'pick_rates', 'rule_picks', 'set_loss',
+    'impostor_report'
 ]
 
 
@@ -340,3 +341,110 @@ def set_loss(memory, aggregates: np.ndarray, targets: np.ndarray) -> float:
         torch.as_tensor(aggregates, dtype=memory.prototypes.dtype))
     return float(
         torch.nn.functional.cross_entropy(logits, torch.as_tensor(targets)))
+
+
+@torch.no_grad()
+def impostor_report(aggregator,
+                    features: torch.Tensor,
+                    labels: np.ndarray,
+                    true_ids: np.ndarray,
+                    floor_ratio: float,
+                    prototypes: Optional[torch.Tensor] = None,
+                    k: int = 4,
+                    sets_per_cluster: int = 20,
+                    seed: int = 0,
+                    temperature: float = 0.1,
+                    chunk: int = 1024) -> Dict[str, float]:
+    """How well an aggregator's weights mark the impostors of a clustering,
+    and how often each update rule would pick one.
+
+    Sets of ``k`` members are drawn from every cluster of at least ``k``
+    (:func:`draw_sets`, as the identity sampler draws them) and run
+    through the aggregator in evaluation mode (dropout off).
+
+    Args:
+        aggregator (nn.Module): returns ``weights`` (S, k), ``refined``
+            (S, k, D) and ``aggregate`` (S, D) for sets (S, k, D).
+        features (Tensor): (N, D) L2-normalised features of the clustered
+            split.
+        labels (ndarray): (N, ) pseudo labels, -1 for outliers.
+        true_ids (ndarray): (N, ) true identities (diagnostic only).
+        floor_ratio (float): HPS trusts members whose weight is at least
+            ``floor_ratio / k``.
+        prototypes (Tensor, optional): (C, D) the memory's prototypes of
+            ``labels`` (for the ``hard`` rule); None: the normalised
+            cluster means.
+        k (int): members per set. Defaults to 4.
+        sets_per_cluster (int): sets per cluster. Defaults to 20.
+        seed (int): seed of the draw. Defaults to 0.
+        temperature (float): temperature of the similarity reference.
+        chunk (int): sets per aggregator call.
+
+    Returns:
+        dict: ``attention_auc`` (:func:`impostor_auc` of the weights),
+        ``similarity_auc`` (the same for the similarity reference,
+        :func:`mutual_similarity_weights`), ``single_impostor_lowest`` and
+        ``similarity_single_impostor_lowest``
+        (:func:`single_impostor_lowest`), the impostor pick rates
+        ``pick_any``, ``pick_hard``, ``pick_hps``, ``pick_central`` and
+        ``hps_eligible`` (:func:`pick_rates`), and ``impostor_share``
+        among the drawn members. Empty when no cluster has ``k`` members.
+    """
+    labels = np.asarray(labels)
+    true_ids = np.asarray(true_ids)
+    features = torch.as_tensor(features).float()
+    if features.dim() != 2 or features.size(0) != len(labels):
+        raise ValueError(
+            f'impostor_report: expected (N, D) features for the {len(labels)}'
+            f' labels, got shape {tuple(features.shape)}')
+    impostor = impostor_flags(labels, true_ids)
+    try:
+        sets = draw_sets(labels, k, sets_per_cluster, seed)
+    except ValueError:
+        return {}
+    x = features[torch.as_tensor(sets)]
+    params = next(iter(aggregator.parameters()), None)
+    device = params.device if params is not None else x.device
+    was_training = aggregator.training
+    aggregator.eval()
+    try:
+        parts = [
+            aggregator(x[i:i + chunk].to(device))
+            for i in range(0, len(x), chunk)
+        ]
+    finally:
+        aggregator.train(was_training)
+    out = {
+        key: torch.cat([p[key].float().cpu() for p in parts])
+        for key in ('weights', 'refined', 'aggregate')
+    }
+    refined = torch.nn.functional.normalize(out['refined'], dim=-1)
+    dispersion = 1 - (refined * out['aggregate'][:, None]).sum(-1)
+    set_labels = torch.as_tensor(labels[sets[:, 0]])
+    if prototypes is None:
+        keep = torch.as_tensor(labels >= 0)
+        sums = torch.zeros(int(labels.max()) + 1, features.size(1))
+        sums.index_add_(0, torch.as_tensor(labels[labels >= 0]),
+                        features[keep])
+        protos = torch.nn.functional.normalize(sums, dim=1)[set_labels]
+    else:
+        protos = prototypes.float().cpu()[set_labels]
+    proto_sims = (x * protos[:, None]).sum(-1).numpy()
+    weights = out['weights'].numpy()
+    imp = impostor[sets]
+    xs = x.numpy()
+    rates = pick_rates(weights, dispersion.numpy(), proto_sims, imp,
+                       floor_ratio / k, mean_mutual_similarity(xs))
+    reference = mutual_similarity_weights(xs, temperature)
+    return dict(
+        attention_auc=impostor_auc(weights, imp),
+        similarity_auc=impostor_auc(reference, imp),
+        single_impostor_lowest=single_impostor_lowest(weights, imp),
+        similarity_single_impostor_lowest=single_impostor_lowest(
+            reference, imp),
+        pick_any=rates['any'],
+        pick_hard=rates['hard'],
+        pick_hps=rates['hps'],
+        pick_central=rates['central'],
+        hps_eligible=rates['hps_eligible'],
+        impostor_share=float(imp.mean()))
