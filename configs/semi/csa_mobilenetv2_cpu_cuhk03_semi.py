@@ -2,6 +2,4 @@
 # initialisation (trained by the SAA loss) with the mean update.
 _base_ = ['./rcl_mobilenetv2_cpu_cuhk03_semi.py']
 
-model = dict(
-    head=dict(memory=dict(update=dict(_delete_=True,
-                                      type='MeanMemoryUpdate'))))
+model = dict(hps=None)

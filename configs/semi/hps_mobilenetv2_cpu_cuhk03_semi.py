@@ -2,7 +2,4 @@
 # trained by the SAA loss, picks the sample that updates each prototype.
 _base_ = ['./rcl_mobilenetv2_cpu_cuhk03_semi.py']
 
-model = dict(
-    head=dict(
-        memory=dict(
-            prototype_init=dict(_delete_=True, type='MeanPrototypeInit'))))
+model = dict(csa=None)

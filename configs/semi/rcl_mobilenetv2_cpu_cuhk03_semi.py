@@ -13,10 +13,7 @@ model = dict(
         dropout=0.0,
         pre_norm=True,
         zero_init_out=True),
-    saa_loss_weight=1.0,
-    saa_detach=True,
-    hps_floor=0.5,
-    head=dict(
-        memory=dict(
-            update=dict(type='HPSMemoryUpdate'),
-            prototype_init=dict(type='CSAPrototypeInit'))))
+    set_losses=[dict(type='SetContrastiveLoss', loss_weight=1.0)],
+    csa=dict(),
+    hps=dict(floor=0.5),
+    detach=True)

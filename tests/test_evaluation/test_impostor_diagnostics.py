@@ -12,7 +12,7 @@ from mmreid_rcl.evaluation.functional import (impostor_auc, impostor_flags,
                                               single_impostor_lowest,
                                               within_set_auc)
 from mmreid_rcl.models.memories import (CentralMemoryUpdate, HardMemoryUpdate,
-                                        HPSMemoryUpdate)
+                                        hard_positive_picks)
 
 
 def test_impostor_flags_accept_non_contiguous_labels():
@@ -101,9 +101,10 @@ def test_pick_rates_agree_with_the_update_rules_themselves():
     np.testing.assert_array_equal(hard, proto_sims.argmin(1).numpy())
     central = rule_picks(CentralMemoryUpdate(), x, protos)
     assert rates['central'] == pytest.approx(impostor[rows, central].mean())
-    hps = rule_picks(
-        HPSMemoryUpdate(), x, protos, weights=weights,
-        floors=torch.full((num_sets, k), floor), dispersion=dispersion)
+    hps = hard_positive_picks(
+        torch.arange(num_sets).repeat_interleave(k), weights.reshape(-1),
+        torch.full((num_sets * k, ), floor), dispersion.reshape(-1))
+    hps = (hps - torch.arange(num_sets) * k).numpy()
     assert rates['hps'] == pytest.approx(impostor[rows, hps].mean())
     expected = torch.where(weights >= floor, dispersion,
                            torch.tensor(-1.0)).argmax(1).numpy()

@@ -4,8 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmreid_rcl.models.memories import (CSAPrototypeInit, HPSMemoryUpdate,
-                                        MeanPrototypeInit)
+from mmreid_rcl.models.memories import cluster_sample_aggregation
 from mmreid_rcl.models.necks import ClusterAttentionAggregator, group_into_sets
 from mmreid_rcl.registry import MODELS
 
@@ -121,35 +120,6 @@ def test_group_into_sets():
     assert index[2][mask[2]].tolist() == [5]
 
 
-@pytest.mark.parametrize('seed', range(5))
-def test_hps_never_selects_below_floor_and_picks_most_dispersed(seed):
-    g = torch.Generator().manual_seed(seed)
-    memory = F.normalize(torch.randn(4, 8, generator=g), dim=1)
-    feats = F.normalize(torch.randn(16, 8, generator=g), dim=1)
-    labels = torch.arange(16) % 4
-    weights = torch.rand(16, generator=g)
-    floors = torch.full((16, ), 0.3)
-    dispersion = torch.rand(16, generator=g)
-    weights[labels == 0] = torch.tensor([0.9, 0.1, 0.1, 0.1])
-    dispersion[labels == 0] = torch.tensor([0.1, 0.9, 0.9, 0.9])
-    out = HPSMemoryUpdate()(memory, feats, labels, 0.5,
-                            dispersion=dispersion, weights=weights,
-                            floors=floors)
-    for k in range(4):
-        members = torch.nonzero(labels == k).flatten()
-        ok = members[weights[members] >= 0.3]
-        if ok.numel() == 0:
-            continue
-        chosen = ok[torch.argmax(dispersion[ok])]
-        expected = F.normalize(0.5 * memory[k] + 0.5 * feats[chosen], dim=0)
-        torch.testing.assert_close(out[k], expected)
-    # For prototype 0 only sample 0 is trusted, despite its low dispersion.
-    torch.testing.assert_close(
-        out[0], F.normalize(0.5 * memory[0] + 0.5 * feats[0], dim=0))
-    with pytest.raises(ValueError, match='aggregator'):
-        HPSMemoryUpdate()(memory, feats, labels, 0.5)
-
-
 def test_csa_init_chunks_clusters_of_any_size_in_bounded_memory():
     torch.manual_seed(0)
     agg = ClusterAttentionAggregator(8, num_heads=2, zero_init_out=False)
@@ -159,9 +129,9 @@ def test_csa_init_chunks_clusters_of_any_size_in_bounded_memory():
     perm = torch.randperm(labels.numel())
     labels = labels[perm]
     feats = F.normalize(torch.randn(labels.numel(), 8), dim=1)
-    small = CSAPrototypeInit(max_attention_elements=64)(
-        feats, labels, aggregator=agg)
-    big = CSAPrototypeInit()(feats, labels, aggregator=agg)
+    small = cluster_sample_aggregation(
+        agg, feats, labels, max_attention_elements=64)
+    big = cluster_sample_aggregation(agg, feats, labels)
     torch.testing.assert_close(small, big, atol=1e-5, rtol=0)
     for c in range(len(sizes)):
         members = feats[labels == c]
@@ -169,12 +139,9 @@ def test_csa_init_chunks_clusters_of_any_size_in_bounded_memory():
         torch.testing.assert_close(big[c], ref, atol=1e-5, rtol=0)
     # A singleton's prototype is the sample itself (with Z = X at init).
     zero_out = ClusterAttentionAggregator(8, num_heads=2)
-    protos = CSAPrototypeInit()(feats, labels, aggregator=zero_out)
+    protos = cluster_sample_aggregation(zero_out, feats, labels)
     torch.testing.assert_close(protos[0], feats[labels == 0][0])
-    with pytest.raises(ValueError, match='aggregator'):
-        CSAPrototypeInit()(feats, labels)
-    # The mean initialiser ignores the aggregator.
-    MeanPrototypeInit()(feats, labels, aggregator=agg)
+    assert zero_out.training  # restored after its evaluation mode
 
 
 def _rcl_model(saa_detach=True):
@@ -185,14 +152,10 @@ def _rcl_model(saa_detach=True):
             neck=dict(type='ReIDNeck', in_channels=512),
             aggregator=dict(
                 type='ClusterAttentionAggregator', embed_dims=512),
-            saa_detach=saa_detach,
+            detach=saa_detach,
             head=dict(
                 type='ClusterContrastHead',
-                memory=dict(
-                    type='ClusterMemory',
-                    feat_dim=512,
-                    update=dict(type='HPSMemoryUpdate'),
-                    prototype_init=dict(type='CSAPrototypeInit')))))
+                memory=dict(type='ClusterMemory', feat_dim=512))))
 
 
 @pytest.mark.parametrize('detach', [True, False])

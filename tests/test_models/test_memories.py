@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from mmreid_rcl.models.memories import (CentralMemoryUpdate, ClusterMemory,
                                         HardMemoryUpdate, MeanMemoryUpdate,
-                                        MeanPrototypeInit, WarmupMemoryUpdate)
+                                        MeanPrototypeInit, hard_positive_picks)
 from mmreid_rcl.registry import MODELS
 
 
@@ -65,21 +65,15 @@ def test_mean_update_equals_sequential_reference(seed):
     assert not torch.equal(out, memory)
 
 
-@pytest.mark.parametrize('rule', ['Mean', 'Hard', 'Central', 'HPS'])
+@pytest.mark.parametrize('rule', ['Mean', 'Hard', 'Central'])
 def test_updates_leave_the_input_memory_untouched(rule):
     """Autograd may still hold the old memory: every rule returns a new
     tensor and never writes into the one it is given."""
     from mmreid_rcl.registry import TASK_UTILS
     memory, feats, labels = _random_problem(0)
     before = memory.clone()
-    extra = {}
-    if rule == 'HPS':
-        extra = dict(
-            dispersion=torch.rand(labels.numel()),
-            weights=torch.ones(labels.numel()),
-            floors=torch.zeros(labels.numel()))
     updater = TASK_UTILS.build(dict(type=f'{rule}MemoryUpdate'))
-    out = updater(memory, feats, labels, 0.2, **extra)
+    out = updater(memory, feats, labels, 0.2)
     assert torch.equal(memory, before)
     assert out.data_ptr() != memory.data_ptr()
     assert not torch.equal(out, memory)
@@ -143,48 +137,44 @@ def test_updates_by_hand():
 
 
 @pytest.mark.parametrize('seed', range(3))
-def test_warmup_update_switches_rule_at_its_epoch(seed):
-    memory, feats, labels = _random_problem(seed)
-    rule = WarmupMemoryUpdate(
-        rule=dict(type='HardMemoryUpdate'), epochs=2)
-    for epoch in (0, 1):
-        torch.testing.assert_close(
-            rule(memory, feats, labels, 0.3, epoch=epoch),
-            _ref_mean_update(memory, feats, labels, 0.3))
-    for epoch in (2, 7):
-        torch.testing.assert_close(
-            rule(memory, feats, labels, 0.3, epoch=epoch),
-            _ref_hard_update(memory, feats, labels, 0.3))
-    # Through the memory: plain values (the epoch) pass, tensors too.
-    mem = ClusterMemory(
-        feat_dim=16,
-        momentum=0.3,
-        update=dict(
-            type='WarmupMemoryUpdate',
-            epochs=1,
-            rule=dict(type='CentralMemoryUpdate'),
-            warmup_rule=dict(type='HardMemoryUpdate')))
-    mem.prototypes = memory.clone()
-    mem.update(feats, labels, epoch=0, unused=torch.zeros(labels.numel()))
-    torch.testing.assert_close(mem.prototypes,
-                               _ref_hard_update(memory, feats, labels, 0.3))
-    mem.prototypes = memory.clone()
-    mem.update(feats, labels, epoch=1)
-    torch.testing.assert_close(
-        mem.prototypes, _ref_central_update(memory, feats, labels, 0.3))
+def test_hard_positive_picks_match_a_loop(seed):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 5, (24, ), generator=g)
+    weights = torch.rand(24, generator=g)
+    dispersion = torch.rand(24, generator=g)
+    floors = torch.full((24, ), 0.3)
+    for label in labels.unique():  # one trusted member per label at least
+        weights[(labels == label).nonzero()[0]] = 0.9
+    picks = hard_positive_picks(labels, weights, floors, dispersion)
+    expected = []
+    for label in labels.unique().tolist():
+        members = [
+            i for i in range(24)
+            if labels[i] == label and weights[i] >= floors[i]
+        ]
+        expected.append(max(members, key=lambda i: (dispersion[i], -i)))
+    assert picks.tolist() == expected
 
 
-def test_warmup_update_errors():
-    rule = WarmupMemoryUpdate(rule=dict(type='HardMemoryUpdate'), epochs=1)
-    memory, feats, labels = _random_problem(0)
-    with pytest.raises(ValueError, match='needs the epoch'):
-        rule(memory, feats, labels, 0.1)
-    for bad in (-1, 1.5, 'four', True, None):
-        with pytest.raises(ValueError, match=r'epochs\) must be an integer'):
-            WarmupMemoryUpdate(rule=dict(type='HardMemoryUpdate'),
-                               epochs=bad)
-    assert 'MeanMemoryUpdate for 1 epochs, then HardMemoryUpdate' in repr(
-        rule)
+def test_hard_positive_picks_by_hand_and_errors():
+    labels = torch.tensor([3, 3, 3, 1, 1])
+    weights = torch.tensor([0.5, 0.1, 0.4, 0.5, 0.5])
+    floors = torch.full((5, ), 0.125)
+    dispersion = torch.tensor([0.1, 0.9, 0.2, 0.3, 0.3])
+    # Label 3: sample 1 is the most dispersed but below its floor -> 2;
+    # label 1: a tie goes to the first sample, 3.
+    assert hard_positive_picks(labels, weights, floors,
+                               dispersion).tolist() == [3, 2]
+    with pytest.raises(RuntimeError, match='no sample at or above'):
+        hard_positive_picks(labels, weights, torch.ones(5), dispersion)
+
+
+def test_set_prototypes_checks_the_shape():
+    mem = ClusterMemory(feat_dim=4)
+    mem.set_prototypes(torch.eye(4)[:3].double())
+    assert mem.prototypes.dtype == torch.float32 and mem.num_clusters == 3
+    with pytest.raises(ValueError, match=r'expected \(C, 4\)'):
+        mem.set_prototypes(torch.zeros(3, 5))
 
 
 def test_mean_prototype_init_by_hand_and_errors():

@@ -74,9 +74,6 @@ def _tiny_amp_config(data_root, work_dir, rcl):
             embed_dims=64,
             num_heads=4,
             zero_init_out=False)
-        cfg.model.head.memory['update'] = dict(type='HPSMemoryUpdate')
-        cfg.model.head.memory['prototype_init'] = dict(
-            type='CSAPrototypeInit')
     cfg.optim_wrapper = dict(
         type='AmpOptimWrapper',
         dtype='bfloat16',

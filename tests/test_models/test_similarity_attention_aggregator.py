@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 from mmreid_rcl.evaluation.functional.impostor_diagnostics import \
     mutual_similarity_weights
-from mmreid_rcl.models.memories import CSAPrototypeInit, HPSMemoryUpdate
+from mmreid_rcl.models.memories import (cluster_sample_aggregation,
+                                        hard_positive_picks)
 from mmreid_rcl.models.necks import SimilarityAttentionAggregator
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
@@ -145,9 +146,9 @@ def test_feeds_csa_and_hps_like_the_attention_aggregator():
         [torch.full((n, ), c, dtype=torch.long) for c, n in enumerate(sizes)])
     labels = labels[torch.randperm(labels.numel())]
     feats = F.normalize(torch.randn(labels.numel(), 8), dim=1)
-    small = CSAPrototypeInit(max_attention_elements=64)(
-        feats, labels, aggregator=agg)
-    big = CSAPrototypeInit()(feats, labels, aggregator=agg)
+    small = cluster_sample_aggregation(
+        agg, feats, labels, max_attention_elements=64)
+    big = cluster_sample_aggregation(agg, feats, labels)
     torch.testing.assert_close(small, big, atol=1e-5, rtol=0)
     for c in range(len(sizes)):
         with torch.no_grad():
@@ -156,12 +157,12 @@ def test_feeds_csa_and_hps_like_the_attention_aggregator():
     # The per-sample statistics HPS reads have the same meaning.
     out = agg(feats[labels == 2][None])
     dispersion = 1 - (out['refined'] * out['aggregate'][:, None]).sum(-1)
-    memory = F.normalize(torch.randn(1, 8), dim=1)
-    HPSMemoryUpdate()(memory, feats[labels == 2],
-                      torch.zeros(5, dtype=torch.long), 0.5,
-                      dispersion=dispersion[0].detach(),
-                      weights=out['weights'][0].detach(),
-                      floors=torch.full((5, ), 0.1))
+    pick = hard_positive_picks(
+        torch.zeros(5, dtype=torch.long), out['weights'][0].detach(),
+        torch.full((5, ), 0.1), dispersion[0].detach())
+    trusted = out['weights'][0] >= 0.1
+    assert trusted[pick] and dispersion[0][pick] == dispersion[0][
+        trusted].max()
 
 
 def test_replaces_the_attention_aggregator_in_rcl_by_config():
@@ -175,11 +176,7 @@ def test_replaces_the_attention_aggregator_in_rcl_by_config():
                 type='SimilarityAttentionAggregator', embed_dims=512),
             head=dict(
                 type='ClusterContrastHead',
-                memory=dict(
-                    type='ClusterMemory',
-                    feat_dim=512,
-                    update=dict(type='HPSMemoryUpdate'),
-                    prototype_init=dict(type='CSAPrototypeInit')))))
+                memory=dict(type='ClusterMemory', feat_dim=512))))
     feats = F.normalize(torch.randn(8, 512), dim=1)
     model.set_clusters(feats, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]), 0)
     samples = [

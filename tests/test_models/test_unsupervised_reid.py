@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mmreid_rcl.models.memories import HardMemoryUpdate, MeanMemoryUpdate
+from mmreid_rcl.models.memories import HardMemoryUpdate
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
 from mmreid_rcl.utils import register_all_modules
@@ -73,30 +73,27 @@ def test_loss_reads_pseudo_labels_by_sample_idx():
         model.batch_pseudo_labels(_samples([6]))
 
 
-def test_loss_hands_the_clustering_epoch_to_the_update_rule():
-    """A warm-up rule (mean for 2 epochs, then hard) sees the epoch the
-    model's clustering was made for."""
+def test_loss_moves_the_memory_by_its_rule():
     model = _model(head=dict(
         type='ClusterContrastHead',
         memory=dict(
             type='ClusterMemory',
             feat_dim=1280,
             momentum=0.5,
-            update=dict(
-                type='WarmupMemoryUpdate',
-                epochs=2,
-                rule=dict(type='HardMemoryUpdate')))))
+            update=dict(type='HardMemoryUpdate'))))
     model.eval()  # fixed BatchNorm statistics: the same features twice
     x = torch.randn(4, 3, 64, 32)
     with torch.no_grad():
         feats = model.extract_feat(x)
     labels = torch.tensor([0, 0, 1, 1])
-    for epoch, rule in ((1, MeanMemoryUpdate()), (2, HardMemoryUpdate())):
-        model.set_clusters(feats, labels, epoch=epoch)
-        before = model.head.memory.prototypes.clone()
-        model(x, _samples([0, 1, 2, 3]), mode='loss')
-        torch.testing.assert_close(model.head.memory.prototypes,
-                                   rule(before, feats, labels, 0.5))
+    model.set_clusters(feats, labels, epoch=0)
+    before = model.memory.prototypes.clone()
+    losses = model(x, _samples([0, 1, 2, 3]), mode='loss')
+    assert set(losses) == {'loss_cc', 'acc_cc'}
+    torch.testing.assert_close(model.memory.prototypes,
+                               HardMemoryUpdate()(before, feats, labels, 0.5))
+    # Plain cluster contrast carries none of RCL's parts.
+    assert not hasattr(model, 'aggregator')
 
 
 def test_checkpoint_of_a_clustered_model_loads_into_a_fresh_one():

@@ -345,7 +345,8 @@ def backbone_worker(args, backbone: str) -> dict:
         t = Timers()
         t.wrap(model.head.memory, 'update', 'memory_update')
         if getattr(model, 'aggregator', None) is not None:
-            t.wrap(model, 'saa_loss', 'saa_loss')
+            t.wrap(model, 'set_loss', 'saa_loss')
+            t.wrap(model, 'hard_positives', 'hps')
         built[variant], timers[variant] = (model, optim_wrapper, path), t
     gen = torch.Generator().manual_seed(args.seed)
     flops = {}
@@ -445,6 +446,8 @@ def rows_of(result: dict) -> list:
         ]
         if 'saa_loss' in s:
             parts[0] += f', SAA {1000 * s["saa_loss"]:.0f} ms'
+        if 'hps' in s:
+            parts[0] += f', HPS {1000 * s["hps"]:.0f} ms'
         parts[0] += ')'
         parts += [
             f'backward {s["backward"]:.2f} s',

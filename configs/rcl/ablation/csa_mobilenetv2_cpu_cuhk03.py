@@ -2,6 +2,4 @@
 # SAA loss; mean update).
 _base_ = ['../rcl_mobilenetv2_cpu_cuhk03.py']
 
-model = dict(
-    head=dict(memory=dict(update=dict(_delete_=True,
-                                      type='MeanMemoryUpdate'))))
+model = dict(hps=None)

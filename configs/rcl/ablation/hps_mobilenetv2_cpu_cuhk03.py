@@ -2,7 +2,4 @@
 # SAA loss, picks the hard positive that updates each prototype).
 _base_ = ['../rcl_mobilenetv2_cpu_cuhk03.py']
 
-model = dict(
-    head=dict(
-        memory=dict(
-            prototype_init=dict(_delete_=True, type='MeanPrototypeInit'))))
+model = dict(csa=None)

@@ -4,4 +4,4 @@
 # 4-member set through).
 _base_ = ['../rcl_mobilenetv2_cpu_cuhk03.py']
 
-model = dict(hps_floor=1.0)
+model = dict(hps=dict(floor=1.0))

@@ -4,12 +4,4 @@
 # the samples that move the prototypes. CSA initialisation throughout.
 _base_ = ['../rcl_mobilenetv2_cpu_cuhk03.py']
 
-model = dict(
-    head=dict(
-        memory=dict(
-            update=dict(
-                _delete_=True,
-                type='WarmupMemoryUpdate',
-                epochs=4,
-                rule=dict(type='HPSMemoryUpdate'),
-                warmup_rule=dict(type='MeanMemoryUpdate')))))
+model = dict(hps=dict(warmup_epochs=4))

@@ -353,9 +353,10 @@ class ReClusterHook(Hook):
             return {}
         from mmreid_rcl.evaluation.functional import impostor_report
         k = getattr(runner.train_dataloader.sampler, 'num_instances', 4)
+        floor = getattr(model, 'hps_floor', None)
         report = impostor_report(
             aggregator, feats, labels, true_ids,
-            getattr(model, 'hps_floor', 0.5), prototypes=prototypes, k=k,
+            0.5 if floor is None else floor, prototypes=prototypes, k=k,
             seed=runner.epoch)
         return {key: v for key, v in report.items() if v == v}  # not NaN
 

@@ -221,10 +221,10 @@ def mutual_similarity_weights(x: np.ndarray,
 def _set_picks(score: np.ndarray, largest: bool) -> np.ndarray:
     """(S, K) scores -> (S, ) the member each set's rule picks, by the
     memory update's own pick logic (ties to the first member)."""
-    from mmreid_rcl.models.memories.memory_update import _pick_per_prototype
+    from mmreid_rcl.models.memories import pick_per_prototype
     num_sets, k = score.shape
     labels = torch.arange(num_sets).repeat_interleave(k)
-    _, picks, _ = _pick_per_prototype(
+    _, picks, _ = pick_per_prototype(
         torch.as_tensor(np.ascontiguousarray(score),
                         dtype=torch.float64).reshape(-1),
         labels,
@@ -241,10 +241,10 @@ def pick_rates(weights: np.ndarray,
     """Share of sets whose picked member is an impostor, per update rule.
 
     The picks go through the memory update's own selection
-    (``_pick_per_prototype`` of ``memory_update.py``) with each rule's
+    (``pick_per_prototype`` of ``memory_update.py``) with each rule's
     score: ``hard`` the smallest similarity to the prototype
     (``HardMemoryUpdate``), ``hps`` the largest dispersion among members
-    with ``weight >= floor`` (``HPSMemoryUpdate``), ``central`` the
+    with ``weight >= floor`` (RCL's ``hard_positive_picks``), ``central`` the
     largest mean similarity to the other members
     (``CentralMemoryUpdate``). :func:`rule_picks` runs the rules
     themselves, to check these scores against them.
@@ -288,7 +288,7 @@ def pick_rates(weights: np.ndarray,
 
 @torch.no_grad()
 def rule_picks(rule, x: torch.Tensor, prototypes: torch.Tensor,
-               chunk: int = 256, **per_sample) -> np.ndarray:
+               chunk: int = 256) -> np.ndarray:
     """The member of each set that a memory-update rule moves its
     prototype with, found by running the rule itself.
 
@@ -304,8 +304,6 @@ def rule_picks(rule, x: torch.Tensor, prototypes: torch.Tensor,
         prototypes (Tensor): (S, D) each set's prototype.
         chunk (int): sets per call of the rule (some rules compare all
             samples of a call with each other).
-        **per_sample: (S, K) tensors the rule reads (``weights``,
-            ``floors``, ``dispersion`` for HPS).
 
     Returns:
         ndarray: (S, ) the index in its set of each set's pick.
@@ -316,13 +314,8 @@ def rule_picks(rule, x: torch.Tensor, prototypes: torch.Tensor,
         stop = min(num_sets, start + chunk)
         feats = x[start:stop]
         labels = torch.arange(stop - start).repeat_interleave(k)
-        extra = {
-            name: value[start:stop].reshape(-1)
-            for name, value in per_sample.items()
-        }
-        moved = rule(prototypes[start:stop].clone(), feats.reshape(-1,
-                                                                   x.size(2)),
-                     labels, 0.0, **extra)
+        moved = rule(prototypes[start:stop].clone(),
+                     feats.reshape(-1, x.size(2)), labels, 0.0)
         picks.append((feats * moved[:, None]).sum(-1).argmax(1))
     return torch.cat(picks).cpu().numpy()
 

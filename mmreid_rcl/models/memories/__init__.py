@@ -1,12 +1,13 @@
 from .cluster_memory import ClusterMemory
 from .memory_update import (BaseMemoryUpdate, CentralMemoryUpdate,
-                            HardMemoryUpdate, HPSMemoryUpdate,
-                            MeanMemoryUpdate, WarmupMemoryUpdate)
-from .prototype_init import CSAPrototypeInit, MeanPrototypeInit, cluster_means
+                            HardMemoryUpdate, MeanMemoryUpdate,
+                            hard_positive_picks, pick_per_prototype)
+from .prototype_init import (MeanPrototypeInit, cluster_means,
+                             cluster_sample_aggregation)
 
 __all__ = [
     'ClusterMemory', 'BaseMemoryUpdate', 'MeanMemoryUpdate',
-    'HardMemoryUpdate', 'CentralMemoryUpdate', 'HPSMemoryUpdate',
-    'WarmupMemoryUpdate',
-    'MeanPrototypeInit', 'CSAPrototypeInit', 'cluster_means'
+    'HardMemoryUpdate', 'CentralMemoryUpdate', 'hard_positive_picks',
+    'pick_per_prototype', 'MeanPrototypeInit', 'cluster_means',
+    'cluster_sample_aggregation'
 ]

@@ -72,25 +72,31 @@ class ClusterMemory(nn.Module):
         return self.prototypes.size(0)
 
     @torch.no_grad()
-    def initialise(self, features: torch.Tensor, labels: torch.Tensor,
-                   **kwargs) -> None:
-        """Rebuild the prototypes from a clustering.
+    def initialise(self, features: torch.Tensor,
+                   labels: torch.Tensor) -> None:
+        """Rebuild the prototypes from a clustering with ``prototype_init``.
 
         Args:
             features (Tensor): (N, D) normalised features of clustered
                 samples (outliers removed).
             labels (Tensor): (N, ) contiguous cluster ids 0..C-1.
-            **kwargs: what the initialiser needs besides (e.g. the
-                model's aggregator for CSA).
         """
         with full_precision(self.prototypes.device):
             protos = self.initialiser(
                 features.to(self.prototypes.device),
-                labels.to(self.prototypes.device), **kwargs)
-        if protos.dim() != 2 or protos.size(1) != self.feat_dim:
-            raise ValueError(f'prototype_init gave {tuple(protos.shape)}, '
-                             f'expected (C, {self.feat_dim})')
-        self.prototypes = protos.to(self.prototypes.dtype).contiguous()
+                labels.to(self.prototypes.device))
+        self.set_prototypes(protos)
+
+    @torch.no_grad()
+    def set_prototypes(self, prototypes: torch.Tensor) -> None:
+        """Install prototypes made elsewhere (e.g. RCL's cluster sample
+        aggregation), (C, D), normalised."""
+        if prototypes.dim() != 2 or prototypes.size(1) != self.feat_dim:
+            raise ValueError(f'prototypes of shape '
+                             f'{tuple(prototypes.shape)}, expected (C, '
+                             f'{self.feat_dim})')
+        self.prototypes = prototypes.to(
+            self.prototypes.device, self.prototypes.dtype).contiguous()
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
         """(B, D) normalised features -> (B, C) logits ``f M^T / tau``.
@@ -105,35 +111,21 @@ class ClusterMemory(nn.Module):
                 self.prototypes.t()) / self.temperature
 
     @torch.no_grad()
-    def update(self, feats: torch.Tensor, labels: torch.Tensor,
-               **kwargs) -> None:
-        """Move the prototypes of the batch toward its samples.
+    def update(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
+        """Move the prototypes of the batch toward its samples with the
+        update rule.
 
         Args:
             feats (Tensor): (B, D) normalised features (detached inside).
             labels (Tensor): (B, ) pseudo labels.
-            **kwargs: what an update rule reads besides: per-sample
-                tensors (e.g. attention weights), gathered across ranks like
-                ``feats``, and plain values (e.g. ``epoch``), passed as they
-                are.
         """
         # float32 before gathering: some backends (gloo) have no bfloat16.
         feats = feats.detach().to(self.prototypes.dtype)
-        tensors = {
-            k: v.detach().float() if v.is_floating_point() else v.detach()
-            for k, v in kwargs.items() if isinstance(v, torch.Tensor)
-        }
         if self.gather and get_world_size() > 1:
             feats = torch.cat(all_gather(feats), dim=0)
             labels = torch.cat(all_gather(labels), dim=0)
-            tensors = {
-                k: torch.cat(all_gather(v), dim=0)
-                for k, v in tensors.items()
-            }
-        extra = dict(kwargs, **tensors)
         with full_precision(self.prototypes.device):
-            new = self.updater(self.prototypes, feats, labels, self.momentum,
-                               **extra)
+            new = self.updater(self.prototypes, feats, labels, self.momentum)
         # A new tensor, not an in-place write: autograd may still hold the
         # old prototypes for this step's backward pass.
         self.prototypes = new

@@ -27,9 +27,12 @@ def _momentum_step(memory: torch.Tensor,
     return memory
 
 
-def _pick_per_prototype(score: torch.Tensor, labels: torch.Tensor,
-                        largest: bool = True):
+def pick_per_prototype(score: torch.Tensor, labels: torch.Tensor,
+                       largest: bool = True):
     """Per distinct label, the sample with the largest (or smallest) score.
+
+    The selection of every update rule that moves a prototype with one of
+    its samples (``hard``, ``central``, RCL's hard positive sampling).
 
     Returns ``(rows, picks, best)``: the distinct labels (sorted), the
     batch index of each label's pick (ties go to the first sample in batch
@@ -56,8 +59,7 @@ class BaseMemoryUpdate:
     """Interface of a memory update rule."""
 
     def __call__(self, memory: torch.Tensor, feats: torch.Tensor,
-                 labels: torch.Tensor, momentum: float,
-                 **kwargs) -> torch.Tensor:
+                 labels: torch.Tensor, momentum: float) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -71,7 +73,7 @@ class MeanMemoryUpdate(BaseMemoryUpdate):
     P identities x K instances instead of P*K sequential ones.
     """
 
-    def __call__(self, memory, feats, labels, momentum, **kwargs):
+    def __call__(self, memory, feats, labels, momentum):
         if labels.numel() == 0:
             return memory.clone()
         order = torch.argsort(labels, stable=True)
@@ -95,11 +97,11 @@ class MeanMemoryUpdate(BaseMemoryUpdate):
 class HardMemoryUpdate(BaseMemoryUpdate):
     """Only the in-batch sample least similar to a prototype moves it."""
 
-    def __call__(self, memory, feats, labels, momentum, **kwargs):
+    def __call__(self, memory, feats, labels, momentum):
         if labels.numel() == 0:
             return memory.clone()
         sims = (feats * memory[labels]).sum(dim=1)
-        rows, picks, _ = _pick_per_prototype(sims, labels, largest=False)
+        rows, picks, _ = pick_per_prototype(sims, labels, largest=False)
         return _momentum_step(memory, rows, feats[picks], momentum)
 
 
@@ -117,7 +119,7 @@ class CentralMemoryUpdate(BaseMemoryUpdate):
     batch order. Features are expected L2-normalised.
     """
 
-    def __call__(self, memory, feats, labels, momentum, **kwargs):
+    def __call__(self, memory, feats, labels, momentum):
         if labels.numel() == 0:
             return memory.clone()
         same = labels[:, None] == labels[None, :]
@@ -128,84 +130,37 @@ class CentralMemoryUpdate(BaseMemoryUpdate):
         # set ties exactly and goes to its first sample on every CPU.
         sims = ((sims + sims.t()) / 2).masked_fill(~same, 0.0)
         score = sims.sum(dim=1) / others.clamp(min=1).to(sims.dtype)
-        rows, picks, _ = _pick_per_prototype(score, labels)
+        rows, picks, _ = pick_per_prototype(score, labels)
         return _momentum_step(memory, rows, feats[picks], momentum)
 
 
-@TASK_UTILS.register_module()
-class HPSMemoryUpdate(BaseMemoryUpdate):
-    """Hard Positive Sampling: the most dispersed trusted sample updates.
+def hard_positive_picks(labels: torch.Tensor, weights: torch.Tensor,
+                        floors: torch.Tensor,
+                        dispersion: torch.Tensor) -> torch.Tensor:
+    """Hard Positive Sampling: per pseudo label, the most dispersed of the
+    samples its aggregator trusts.
 
-    Per prototype in the batch, among its samples whose attention weight is
-    not below their floor (``weights >= floors``, so that a sample the
-    attention marks as mislabelled never moves the prototype), the one with
-    the largest dispersion ``1 - cos(Z_i, p)`` to its set's aggregate moves
-    the prototype: ``M_k = normalise(m M_k + (1 - m) f_hard)``.
-
-    The model computes ``dispersion``, ``weights`` and ``floors`` (the floor
-    ratio over the set size, default 0.5 / n) with its aggregator and passes
-    them to the memory update.
-    """
-
-    def __call__(self, memory, feats, labels, momentum, dispersion=None,
-                 weights=None, floors=None, **kwargs):
-        if dispersion is None or weights is None or floors is None:
-            raise ValueError(
-                'HPSMemoryUpdate needs per-sample dispersion, weights and '
-                'floors from the model\'s aggregator: configure '
-                'model.aggregator (ClusterAttentionAggregator)')
-        if labels.numel() == 0:
-            return memory.clone()
-        eligible = weights >= floors
-        score = torch.where(eligible, dispersion,
-                            torch.full_like(dispersion, -float('inf')))
-        rows, picks, best = _pick_per_prototype(score, labels)
-        if bool(torch.isinf(best).any()):
-            raise RuntimeError('HPS found a prototype with no sample at or '
-                               'above its attention floor')
-        return _momentum_step(memory, rows, feats[picks], momentum)
-
-
-@TASK_UTILS.register_module()
-class WarmupMemoryUpdate(BaseMemoryUpdate):
-    """One rule for the first epochs, another after them.
-
-    E.g. the mean update while the aggregator is still learning, then HPS::
-
-        update=dict(type='WarmupMemoryUpdate', epochs=4,
-                    rule=dict(type='HPSMemoryUpdate'))
+    Among the samples whose weight in their set is not below their floor
+    (``weights >= floors``: a sample the aggregator marks as mislabelled
+    never moves the prototype), the one with the largest ``dispersion``
+    (``1 - cos`` to the set's aggregate) is picked.
 
     Args:
-        rule (dict): the update rule from epoch ``epochs`` on.
-        epochs (int): how many epochs (counted from 0, the epoch the
-            clustering was made for) use ``warmup_rule``.
-        warmup_rule (dict): the rule of the first ``epochs`` epochs.
-            Defaults to ``MeanMemoryUpdate``.
+        labels (Tensor): (B, ) pseudo labels.
+        weights, floors, dispersion (Tensor): (B, ) per sample.
+
+    Returns:
+        Tensor: (P, ) the batch index of each distinct label's pick, in
+        increasing label order.
+
+    Raises:
+        RuntimeError: a label none of whose samples reaches its floor.
     """
-
-    def __init__(self,
-                 rule: dict,
-                 epochs: int,
-                 warmup_rule: dict = dict(type='MeanMemoryUpdate')) -> None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) \
-                or epochs < 0:
-            raise ValueError('WarmupMemoryUpdate: epochs (memory.update.'
-                             f'epochs) must be an integer >= 0, got '
-                             f'{epochs!r}')
-        self.epochs = int(epochs)
-        self.rule = TASK_UTILS.build(rule) if isinstance(rule, dict) else rule
-        self.warmup_rule = TASK_UTILS.build(warmup_rule) if isinstance(
-            warmup_rule, dict) else warmup_rule
-
-    def __call__(self, memory, feats, labels, momentum, epoch=None,
-                 **kwargs):
-        if epoch is None:
-            raise ValueError(
-                'WarmupMemoryUpdate needs the epoch: the model passes it '
-                '(UnsupervisedReID.loss) to ClusterMemory.update')
-        chosen = self.warmup_rule if epoch < self.epochs else self.rule
-        return chosen(memory, feats, labels, momentum, **kwargs)
-
-    def __repr__(self) -> str:
-        return (f'{type(self).__name__}({type(self.warmup_rule).__name__} '
-                f'for {self.epochs} epochs, then {type(self.rule).__name__})')
+    eligible = weights >= floors
+    score = torch.where(eligible, dispersion.float(),
+                        torch.full_like(dispersion, -float('inf')).float())
+    _, picks, best = pick_per_prototype(score, labels)
+    if bool(torch.isinf(best).any()):
+        raise RuntimeError('hard positive sampling found a pseudo identity '
+                           'with no sample at or above its weight floor')
+    return picks

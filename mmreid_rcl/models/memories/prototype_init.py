@@ -55,51 +55,52 @@ class MeanPrototypeInit:
         return cluster_means(features.float(), labels, num_clusters)
 
 
-@TASK_UTILS.register_module()
-class CSAPrototypeInit:
-    """Cluster Sample Aggregation: prototype = attention aggregate.
+@torch.no_grad()
+def cluster_sample_aggregation(aggregator,
+                               features: torch.Tensor,
+                               labels: torch.Tensor,
+                               max_attention_elements: int = 2**24
+                               ) -> torch.Tensor:
+    """Cluster Sample Aggregation (CSA): prototype = aggregate of ALL the
+    members of its cluster.
 
-    Each prototype is the aggregate ``p`` of a ``ClusterAttentionAggregator``
-    run over ALL members of its cluster (no gradient). Clusters are
-    processed in batches of similar size, padded, so that a batch holds at
-    most ``max_attention_elements`` attention entries (batch x heads x n x
-    n); a cluster too large for that on its own is processed with its
-    queries in chunks, so memory stays bounded by the same number (and by
-    heads x chunk x n for the largest cluster) whatever the cluster sizes.
+    The aggregator (``ClusterAttentionAggregator`` or
+    ``SimilarityAttentionAggregator``) runs in evaluation mode, without
+    gradient. Clusters are processed in batches of similar size, padded, so
+    that a batch holds at most ``max_attention_elements`` attention entries
+    (batch x heads x n x n); a cluster too large for that on its own is
+    processed with its queries in chunks, so memory stays bounded by the
+    same number (and by heads x chunk x n for the largest cluster) whatever
+    the cluster sizes.
 
     Args:
+        aggregator (nn.Module): returns ``aggregate`` (B, D) for padded
+            sets ``(x, mask, query_chunk=...)``; its ``num_heads`` sizes
+            the batches.
+        features (Tensor): (N, D) features of the clustered samples.
+        labels (Tensor): (N, ) contiguous cluster ids 0..C-1.
         max_attention_elements (int): bound on attention entries held at
             once. Defaults to 2**24 (64 MB in float32).
+
+    Returns:
+        Tensor: (C, D) normalised aggregates, on ``features``' device.
     """
-
-    def __init__(self, max_attention_elements: int = 2**24) -> None:
-        self.max_attention_elements = int(max_attention_elements)
-
-    @torch.no_grad()
-    def __call__(self, features: torch.Tensor, labels: torch.Tensor,
-                 aggregator=None) -> torch.Tensor:
-        """Args: features (N, D), labels (N, ), the aggregator module.
-
-        Returns (C, D) normalised aggregates.
-        """
-        if aggregator is None:
-            raise ValueError('CSAPrototypeInit needs the model\'s '
-                             'ClusterAttentionAggregator (model.aggregator)')
-        num_clusters = check_cluster_labels(features, labels)
-        was_training = aggregator.training
-        aggregator.eval()
-        features = features.float()
-        order = torch.argsort(labels, stable=True)
-        counts = torch.bincount(labels, minlength=num_clusters)
-        starts = (torch.cumsum(counts, 0) - counts).tolist()
-        sizes = counts.tolist()
-        heads = aggregator.num_heads
-        by_size = sorted(range(num_clusters), key=lambda c: sizes[c])
-        protos = features.new_zeros(num_clusters, features.size(1))
-        budget = self.max_attention_elements
-        i = 0
+    num_clusters = check_cluster_labels(features, labels)
+    was_training = aggregator.training
+    aggregator.eval()
+    device = next(aggregator.parameters()).device
+    features = features.float()
+    order = torch.argsort(labels, stable=True)
+    counts = torch.bincount(labels, minlength=num_clusters)
+    starts = (torch.cumsum(counts, 0) - counts).tolist()
+    sizes = counts.tolist()
+    heads = aggregator.num_heads
+    by_size = sorted(range(num_clusters), key=lambda c: sizes[c])
+    protos = features.new_zeros(num_clusters, features.size(1))
+    budget = int(max_attention_elements)
+    i = 0
+    try:
         while i < num_clusters:
-            n_max = sizes[by_size[i]]
             # Grow the batch while the padded attention fits the budget
             # (clusters are sorted by size, so the last one sets n_max).
             j = i + 1
@@ -118,15 +119,10 @@ class CSAPrototypeInit:
             if heads * n_max * n_max > budget:
                 chunk = max(1, budget // (heads * n_max))
             out = aggregator(
-                x.to(_param_device(aggregator)),
-                mask.to(_param_device(aggregator)),
-                query_chunk=chunk)
+                x.to(device), mask.to(device), query_chunk=chunk)
             protos[torch.as_tensor(batch)] = out['aggregate'].float().to(
                 protos.device)
             i = j
+    finally:
         aggregator.train(was_training)
-        return F.normalize(protos, dim=1)
-
-
-def _param_device(module) -> torch.device:
-    return next(module.parameters()).device
+    return F.normalize(protos, dim=1)

@@ -58,8 +58,8 @@ class SimilarityAttentionAggregator(BaseModule):
         init_cfg (dict, optional): mmengine init config.
     """
 
-    # CSAPrototypeInit sizes its batches by heads * n^2; the one score
-    # per member needs far less, so one "head" keeps its budget safe.
+    # cluster_sample_aggregation sizes its batches by heads * n^2; the one
+    # score per member needs far less, so one "head" keeps its budget safe.
     num_heads = 1
 
     def __init__(self,

@@ -8,7 +8,6 @@ from mmengine.model import BaseModel
 
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
-from ..necks.cluster_attention_aggregator import group_into_sets
 
 
 @MODELS.register_module()
@@ -27,22 +26,6 @@ class UnsupervisedReID(BaseModel):
         head (dict): head config (``ClusterContrastHead``).
         data_preprocessor (dict, optional): e.g.
             ``dict(type='ReIDDataPreprocessor')``.
-        aggregator (dict, optional): a ``ClusterAttentionAggregator``: turns
-            on RCL's parts. In each step the in-batch samples of every
-            pseudo identity form a set; the set aggregates are pushed toward
-            their prototypes by the contrastive loss ``loss_saa`` (this
-            trains the aggregator, SAA), and each sample's attention weight,
-            floor and dispersion are handed to the memory update (for
-            ``HPSMemoryUpdate``) and the aggregator to the prototype
-            initialiser (for ``CSAPrototypeInit``). None (default): plain
-            cluster contrast.
-        saa_loss_weight (float): weight of ``loss_saa``. Defaults to 1.0.
-        saa_detach (bool): feed the aggregator detached features, so that
-            ``loss_saa`` trains the aggregator only, not the backbone.
-            Defaults to True.
-        hps_floor (float): a sample is trusted by HPS when its attention
-            weight is at least ``hps_floor / n`` of its set of n. Defaults
-            to 0.5.
         channels_last (bool): run the backbone in the channels-last memory
             format, much faster on CPUs for depthwise convolutions (about
             1.6x training and 3x inference for MobileNetV2 here) with the
@@ -55,10 +38,6 @@ class UnsupervisedReID(BaseModel):
                  neck: dict,
                  head: dict,
                  data_preprocessor: Optional[dict] = None,
-                 aggregator: Optional[dict] = None,
-                 saa_loss_weight: float = 1.0,
-                 saa_detach: bool = True,
-                 hps_floor: float = 0.5,
                  channels_last: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -73,13 +52,6 @@ class UnsupervisedReID(BaseModel):
             self.backbone.to(memory_format=torch.channels_last)
         self.neck = MODELS.build(neck)
         self.head = MODELS.build(head)
-        self.aggregator = MODELS.build(aggregator) if isinstance(
-            aggregator, dict) else aggregator
-        self.saa_loss_weight = float(saa_loss_weight)
-        self.saa_detach = bool(saa_detach)
-        if not 0.0 <= hps_floor <= 1.0:
-            raise ValueError(f'hps_floor must be in [0, 1], got {hps_floor}')
-        self.hps_floor = float(hps_floor)
         self.register_buffer('pseudo_labels',
                              torch.zeros(0, dtype=torch.long))
         self.register_buffer('cluster_epoch',
@@ -146,51 +118,12 @@ class UnsupervisedReID(BaseModel):
              data_samples: List[ReIDDataSample]) -> Dict[str, torch.Tensor]:
         feats = self.extract_feat(inputs)
         labels = self.batch_pseudo_labels(data_samples)
-        # The epoch of the clustering, for update rules that change with it.
-        epoch = int(self.cluster_epoch)
-        if self.aggregator is None:
-            return self.head.loss(feats, labels, epoch=epoch)
-        # The set loss reads the memory before the head's update moves it.
-        saa_losses, per_sample = self.saa_loss(feats, labels)
-        losses = self.head.loss(feats, labels, epoch=epoch, **per_sample)
-        losses.update(saa_losses)
-        return losses
+        return self.head.loss(feats, labels)
 
-    def saa_loss(self, feats: torch.Tensor, labels: torch.Tensor):
-        """Aggregate the batch's per-identity sets; their loss and stats.
-
-        Args:
-            feats (Tensor): (B, D) normalised features.
-            labels (Tensor): (B, ) pseudo labels.
-
-        Returns:
-            tuple: ``dict(loss_saa=...)`` and per-sample tensors in batch
-            order: ``weights`` (attention weight in its set), ``floors``
-            (``hps_floor / n``) and ``dispersion`` (``1 - cos(Z_i, p)``).
-        """
-        index, mask, set_labels = group_into_sets(labels)
-        x = (feats.detach() if self.saa_detach else feats).float()
-        out = self.aggregator(x[index] * mask[..., None], mask)
-        # Under autocast the aggregator's outputs may come in mixed
-        # dtypes; the loss and the per-sample statistics are float32.
-        out = {k: v.float() for k, v in out.items()}
-        memory = self.head.memory
-        logits = memory.logits(out['aggregate']).float()
-        loss = F.cross_entropy(logits, set_labels) * self.saa_loss_weight
-        with torch.no_grad():
-            refined = F.normalize(out['refined'].detach(), dim=-1)
-            dispersion = 1.0 - (refined *
-                                out['aggregate'].detach()[:, None]).sum(-1)
-            sizes = mask.sum(1, keepdim=True).float()
-            floors = (self.hps_floor / sizes).expand_as(dispersion)
-            flat = index[mask]
-            zeros = x.new_zeros(labels.numel())
-            per_sample = dict(
-                weights=zeros.index_copy(0, flat,
-                                         out['weights'].detach()[mask]),
-                floors=zeros.index_copy(0, flat, floors[mask]),
-                dispersion=zeros.index_copy(0, flat, dispersion[mask]))
-        return dict(loss_saa=loss), per_sample
+    @property
+    def memory(self) -> nn.Module:
+        """The cluster memory (the head's)."""
+        return self.head.memory
 
     # -- clustering state -------------------------------------------------
     @torch.no_grad()
@@ -208,41 +141,19 @@ class UnsupervisedReID(BaseModel):
         labels = labels.to(torch.long)
         keep = labels >= 0
         device = self.pseudo_labels.device
-        extra = {} if self.aggregator is None else dict(
-            aggregator=self.aggregator)
-        self.head.memory.initialise(features[keep].to(device),
-                                    labels[keep].to(device), **extra)
+        self.install_prototypes(features[keep].to(device),
+                                labels[keep].to(device))
         self.pseudo_labels = labels.to(device)
         self.cluster_epoch.fill_(int(epoch))
+
+    def install_prototypes(self, features: torch.Tensor,
+                           labels: torch.Tensor) -> None:
+        """The memory's prototypes for a new clustering: here the memory's
+        own ``prototype_init`` (the normalised cluster means)."""
+        self.memory.initialise(features, labels)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         saved = state_dict.get(prefix + 'pseudo_labels')
         if saved is not None and saved.shape != self.pseudo_labels.shape:
             self.pseudo_labels = self.pseudo_labels.new_empty(saved.shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-
-def get_reid_model(model: nn.Module) -> UnsupervisedReID:
-    """The model behind wrappers (DDP), checked to be a re-ID model."""
-    from mmengine.model import is_model_wrapper
-    inner = model.module if is_model_wrapper(model) else model
-    if not hasattr(inner, 'set_clusters'):
-        raise TypeError(f'{type(inner).__name__} is not an unsupervised '
-                        're-ID model (it has no set_clusters)')
-    return inner
-
-
-@MODELS.register_module()
-class RCL(UnsupervisedReID):
-    """Robust contrastive learning: cluster contrast with an aggregator.
-
-    The same model as :class:`UnsupervisedReID` with the aggregator
-    required; which of CSA (``CSAPrototypeInit``) and HPS
-    (``HPSMemoryUpdate``) are on is chosen in the memory's config.
-    """
-
-    def __init__(self, *args, aggregator: dict, **kwargs) -> None:
-        if aggregator is None:
-            raise ValueError('RCL needs an aggregator (a '
-                             'ClusterAttentionAggregator config)')
-        super().__init__(*args, aggregator=aggregator, **kwargs)
