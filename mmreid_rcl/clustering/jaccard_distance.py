@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from mmreid_rcl.utils.validation import check_int
 from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, faiss_num_threads,
                   knn_search, pair_inner_products)
 
@@ -496,6 +497,20 @@ def _symmetric_with_diagonal(upper: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
+def check_jaccard_settings(k1: int, k2: int) -> None:
+    """Check the neighbourhood sizes of :func:`jaccard_distance`.
+
+    Raises:
+        ValueError: ``k1`` not a positive int, or ``k2`` not an int in
+            ``[1, k1]``.
+    """
+    check_int(k1, 'k1')
+    check_int(k2, 'k2')
+    if k2 > k1:
+        raise ValueError(f'k2 must be in [1, k1={k1}] (need 1 <= k2 <= k1), '
+                         f'got {k2}')
+
+
 def jaccard_distance(features: ArrayLike,
                      k1: int = 30,
                      k2: int = 6,
@@ -552,14 +567,7 @@ def jaccard_distance(features: ArrayLike,
     """
     x = as_unit_features(features)
     n = x.shape[0]
-    for name, value in (('k1', k1), ('k2', k2)):
-        if isinstance(value, bool) or not isinstance(value,
-                                                     (int, np.integer)):
-            raise TypeError(f'{name} must be an int, got {value!r}')
-    if k1 < 1:
-        raise ValueError(f'k1 must be >= 1, got {k1}')
-    if not 1 <= k2 <= k1:
-        raise ValueError(f'k2 must be in [1, k1={k1}], got {k2}')
+    check_jaccard_settings(k1, k2)
     if n <= k1:
         raise ValueError(f'the Jaccard distance needs more samples than '
                          f'k1={k1} neighbours, got N={n}')
