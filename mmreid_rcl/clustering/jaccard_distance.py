@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from mmreid_rcl.utils.sort_keys import KEY_BITS, pack_keys, unpack_key
 from mmreid_rcl.utils.validation import check_int
 from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, faiss_num_threads,
                   knn_search, pair_inner_products)
@@ -305,7 +306,7 @@ def _row_blocks(per_row: np.ndarray, chunk_size: int,
 # its sign bit is free): one vectorised sort of plain integers instead of a
 # sort of (index, value) records.
 _VALUE_BITS = 31
-_VALUE_MASK = np.uint64((1 << _VALUE_BITS) - 1)
+_WORD_WIDTHS = (KEY_BITS - _VALUE_BITS, _VALUE_BITS)
 # Entries handled at once where a full-size temporary is not needed.
 _SLICE = 1 << 20
 
@@ -362,7 +363,7 @@ def upper_jaccard(encoding: sp.csr_matrix,
     partners -= 1
     per_row = _row_sums(partners, encoding.indptr)
     # The pair key (row in block) * N + col must fit the high 33 bits.
-    max_rows = max(1, (1 << (64 - _VALUE_BITS)) // n)
+    max_rows = max(1, (1 << _WORD_WIDTHS[0]) // n)
     # d <= max_distance  <=>  s >= 2 (1 - max_distance) / (2 - max_distance)
     min_overlap = 2 * (1 - max_distance) / (2 - max_distance)
 
@@ -388,11 +389,10 @@ def upper_jaccard(encoding: sp.csr_matrix,
         keys += csc_rows[q]
         del q
         words = keys.view(np.uint64)  # non-negative: same bits
-        words <<= np.uint64(_VALUE_BITS)
-        words |= mins.view(np.uint32)
+        pack_keys((words, mins.view(np.uint32)), _WORD_WIDTHS, out=words)
         del mins
         words.sort()
-        keys = words >> np.uint64(_VALUE_BITS)
+        keys = unpack_key(words, _WORD_WIDTHS, 0)
         first = np.empty(total, dtype=bool)
         first[0] = True
         np.not_equal(keys[1:], keys[:-1], out=first[1:])
@@ -400,7 +400,8 @@ def upper_jaccard(encoding: sp.csr_matrix,
         # Below 2**33: the same bits as int64, without a copy.
         keys = keys[starts].view(np.int64)
         del first
-        contrib = (words & _VALUE_MASK).astype(np.uint32).view(np.float32)
+        contrib = unpack_key(words, _WORD_WIDTHS,
+                             1).astype(np.uint32).view(np.float32)
         del words
         overlap = np.add.reduceat(contrib, starts, dtype=np.float64)
         del contrib, starts

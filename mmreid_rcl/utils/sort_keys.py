@@ -81,7 +81,11 @@ def unpack_key(keys: np.ndarray, widths: Sequence[int],
     """
     _check_widths(widths)
     shift = sum(widths[index + 1:])
-    field = keys >> np.uint64(shift) if shift else keys.copy()
-    if index > 0:  # the first field has nothing above it
-        field &= np.uint64((1 << widths[index]) - 1)
+    mask = np.uint64((1 << widths[index]) - 1)
+    if index == 0:  # the first field has nothing above it
+        return keys >> np.uint64(shift) if shift else keys.copy()
+    if shift == 0:
+        return keys & mask
+    field = keys >> np.uint64(shift)
+    field &= mask
     return field
