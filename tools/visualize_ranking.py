@@ -30,11 +30,12 @@ import numpy as np  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
-from mmreid_rcl.apis import ReIDInferencer  # noqa: E402
-from mmreid_rcl.apis import average_precision_per_query  # noqa: E402
-from mmreid_rcl.apis import (load_features, load_split_samples,  # noqa: E402
-                             protocol_exclusion, rank_distances)
+from mmreid_rcl.apis import (ReIDInferencer, load_features,  # noqa: E402
+                             load_split_samples)
 from mmreid_rcl.evaluation import compute_distance  # noqa: E402
+from mmreid_rcl.evaluation import per_query_metrics  # noqa: E402
+from mmreid_rcl.evaluation import protocol_exclusion  # noqa: E402
+from mmreid_rcl.evaluation import rank_distances  # noqa: E402
 from mmreid_rcl.utils import register_all_modules  # noqa: E402
 from mmreid_rcl.utils.output_files import check_outputs  # noqa: E402
 from mmreid_rcl.visualization import draw_ranking, save_ranking  # noqa: E402
@@ -131,18 +132,6 @@ def select_queries(ap, worst=None, random=None, seed=0):
     return valid[np.sort(picked)]
 
 
-def first_match_ranks(distmat, exclude, is_match):
-    """1-based rank of each row's first match, 0 when it has none.
-
-    Ranks follow the stable order of the row's distances after the
-    excluded entries are removed, as in evaluation.
-    """
-    dist = np.where(exclude, np.inf, distmat.astype(np.float64))
-    order = np.argsort(dist, axis=1, kind='stable')
-    hits = np.take_along_axis(is_match & ~exclude, order, axis=1)
-    return np.where(hits.any(1), hits.argmax(1) + 1, 0)
-
-
 def split_features(args, cfg, samples):
     """Features of the test split: from --features or from the model."""
     if args.features is None:
@@ -200,8 +189,8 @@ def main(argv=None):
     q_names, g_names = names[is_query], names[~is_query]
     distmat = compute_distance(
         features[is_query], features[~is_query], metric=args.metric)
-    ap = average_precision_per_query(distmat, q_pids, g_pids, q_cams,
-                                     g_cams)
+    per_query = per_query_metrics(distmat, q_pids, g_pids, q_cams, g_cams)
+    ap = per_query['AP']
     mean_ap = float(np.nanmean(ap))
     print(f'{len(q_names)} queries, {len(g_names)} gallery images, '
           f'mAP {100 * mean_ap:.2f}% ({int(np.isnan(ap).sum())} queries '
@@ -212,8 +201,7 @@ def main(argv=None):
                                  g_cams)
     indices, distances = rank_distances(distmat[selected], args.topk,
                                         exclude)
-    first = first_match_ranks(distmat[selected], exclude,
-                              q_pids[selected, None] == g_pids[None])
+    first = per_query['first_match_rank'][selected]
     what = (f'{len(selected)} lowest-AP queries' if mode == 'worst' else
             f'{len(selected)} random queries (seed {args.seed})')
     print(f'{"query":>6} {"AP %":>6} {"first match":>11}  file')

@@ -1,3 +1,6 @@
+from mmreid_rcl.evaluation.functional import (average_precision_per_query,
+                                              protocol_exclusion,
+                                              rank_distances)
 from .feature_io import (check_feature_output, feature_output_paths,
                          load_features, save_features)
 from .inferencer import (ReIDInferencer, load_split_samples,
@@ -5,8 +8,7 @@ from .inferencer import (ReIDInferencer, load_split_samples,
 from .onnx_export import export_onnx, read_onnx_metadata
 from .onnx_inferencer import (ONNXReIDInferencer, build_inferencer,
                               resolve_backend)
-from .retrieval import (average_precision_per_query, protocol_exclusion,
-                        rank_distances, rank_gallery)
+from .retrieval import rank_gallery
 
 __all__ = [
     'ReIDInferencer', 'resolve_image_inputs', 'load_split_samples',

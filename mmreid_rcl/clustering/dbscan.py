@@ -3,6 +3,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import DBSCAN
 
+from mmreid_rcl.utils.validation import check_int
+
 
 def relabel_by_first_member(labels: np.ndarray) -> np.ndarray:
     """Number clusters 0, 1, ... in the order of their smallest member.
@@ -47,6 +49,20 @@ def _neighbour_graph(distance: sp.spmatrix, eps: float) -> sp.csr_matrix:
     return sp.csr_matrix((vals[order], cols[order], indptr), shape=(n, n))
 
 
+def check_dbscan_settings(eps: float, min_samples: int) -> None:
+    """Check the settings of :func:`dbscan_labels`.
+
+    Raises:
+        ValueError: ``eps`` outside (0, 1) or ``min_samples`` not a
+            positive int.
+    """
+    if not 0 < eps < 1:
+        raise ValueError(
+            f'eps must be in (0, 1): absent entries of the sparse distance '
+            f'mean 1.0 and must never be neighbours; got eps={eps}')
+    check_int(min_samples, 'min_samples')
+
+
 def dbscan_labels(distance, eps: float, min_samples: int) -> np.ndarray:
     """DBSCAN labels from a precomputed distance.
 
@@ -67,14 +83,7 @@ def dbscan_labels(distance, eps: float, min_samples: int) -> np.ndarray:
         np.ndarray: int64 labels (N,), -1 for outliers, clusters numbered in
         the order of their smallest member index.
     """
-    if not 0 < eps < 1:
-        raise ValueError(
-            f'eps must be in (0, 1): absent entries of the sparse distance '
-            f'mean 1.0 and must never be neighbours; got eps={eps}')
-    if isinstance(min_samples, bool) or not isinstance(
-            min_samples, (int, np.integer)) or min_samples < 1:
-        raise ValueError(
-            f'min_samples must be a positive int, got {min_samples!r}')
+    check_dbscan_settings(eps, min_samples)
     shape = getattr(distance, 'shape', None)
     if shape is None or len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(

@@ -8,10 +8,11 @@ import torch
 from mmengine.logging import print_log
 
 from mmreid_rcl.registry import LABEL_GENERATORS
+from mmreid_rcl.utils.validation import is_real
 from .base_label_generator import BaseLabelGenerator
-from .dbscan import dbscan_labels
-from .jaccard_distance import (DEFAULT_CHUNK_SIZE, jaccard_distance,
-                               unit_features_copy_bytes)
+from .dbscan import check_dbscan_settings, dbscan_labels
+from .jaccard_distance import (DEFAULT_CHUNK_SIZE, check_jaccard_settings,
+                               jaccard_distance, unit_features_copy_bytes)
 from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, camera_aware_knn,
                   knn_search, parse_knn_config)
 from .memory import (check_memory, clustering_memory, dbscan_memory,
@@ -64,6 +65,7 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
 
     Example:
         >>> from mmreid_rcl.registry import LABEL_GENERATORS
+from mmreid_rcl.utils.validation import is_real
         >>> gen = LABEL_GENERATORS.build(
         ...     dict(type='DBSCANLabelGenerator', eps=0.6))
         >>> labels = gen(features)  # (N,) int64, -1 = outlier
@@ -79,16 +81,10 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
                  chunk_size: int = DEFAULT_CHUNK_SIZE,
                  memory_check: bool = True,
                  camera_penalty: float = 0.0) -> None:
-        if not 0 < eps < 1:
-            raise ValueError(
-                f'eps must be in (0, 1) for the Jaccard distance, got {eps}')
-        if isinstance(min_samples, bool) or not isinstance(
-                min_samples, (int, np.integer)) or min_samples < 1:
-            raise ValueError(
-                f'min_samples must be a positive int, got {min_samples!r}')
-        if not 1 <= k2 <= k1:
-            raise ValueError(f'need 1 <= k2 <= k1, got k1={k1}, k2={k2}')
-        parse_knn_config(knn)  # fail at build time, not at the first epoch
+        # Fail at build time, not at the first epoch.
+        check_dbscan_settings(eps, min_samples)
+        check_jaccard_settings(k1, k2)
+        parse_knn_config(knn)
         if not isinstance(memory_check, bool):
             raise TypeError(f'memory_check must be True or False, got '
                             f'{memory_check!r}')
@@ -100,9 +96,7 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
         self.num_threads = num_threads
         self.chunk_size = chunk_size
         self.memory_check = memory_check
-        if isinstance(camera_penalty, bool) or not isinstance(
-                camera_penalty, (int, float)) or not \
-                0 <= camera_penalty < 2:
+        if not is_real(camera_penalty) or not 0 <= camera_penalty < 2:
             raise ValueError(f'camera_penalty must be a number in [0, 2), '
                              f'got {camera_penalty!r}')
         self.camera_penalty = float(camera_penalty)

@@ -34,6 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from mmreid_rcl.utils.sort_keys import KEY_BITS, pack_keys, unpack_key
+from mmreid_rcl.utils.validation import check_int
 from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, faiss_num_threads,
                   knn_search, pair_inner_products)
 
@@ -304,7 +306,7 @@ def _row_blocks(per_row: np.ndarray, chunk_size: int,
 # its sign bit is free): one vectorised sort of plain integers instead of a
 # sort of (index, value) records.
 _VALUE_BITS = 31
-_VALUE_MASK = np.uint64((1 << _VALUE_BITS) - 1)
+_WORD_WIDTHS = (KEY_BITS - _VALUE_BITS, _VALUE_BITS)
 # Entries handled at once where a full-size temporary is not needed.
 _SLICE = 1 << 20
 
@@ -361,7 +363,7 @@ def upper_jaccard(encoding: sp.csr_matrix,
     partners -= 1
     per_row = _row_sums(partners, encoding.indptr)
     # The pair key (row in block) * N + col must fit the high 33 bits.
-    max_rows = max(1, (1 << (64 - _VALUE_BITS)) // n)
+    max_rows = max(1, (1 << _WORD_WIDTHS[0]) // n)
     # d <= max_distance  <=>  s >= 2 (1 - max_distance) / (2 - max_distance)
     min_overlap = 2 * (1 - max_distance) / (2 - max_distance)
 
@@ -387,11 +389,10 @@ def upper_jaccard(encoding: sp.csr_matrix,
         keys += csc_rows[q]
         del q
         words = keys.view(np.uint64)  # non-negative: same bits
-        words <<= np.uint64(_VALUE_BITS)
-        words |= mins.view(np.uint32)
+        pack_keys((words, mins.view(np.uint32)), _WORD_WIDTHS, out=words)
         del mins
         words.sort()
-        keys = words >> np.uint64(_VALUE_BITS)
+        keys = unpack_key(words, _WORD_WIDTHS, 0)
         first = np.empty(total, dtype=bool)
         first[0] = True
         np.not_equal(keys[1:], keys[:-1], out=first[1:])
@@ -399,7 +400,8 @@ def upper_jaccard(encoding: sp.csr_matrix,
         # Below 2**33: the same bits as int64, without a copy.
         keys = keys[starts].view(np.int64)
         del first
-        contrib = (words & _VALUE_MASK).astype(np.uint32).view(np.float32)
+        contrib = unpack_key(words, _WORD_WIDTHS,
+                             1).astype(np.uint32).view(np.float32)
         del words
         overlap = np.add.reduceat(contrib, starts, dtype=np.float64)
         del contrib, starts
@@ -496,6 +498,20 @@ def _symmetric_with_diagonal(upper: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
+def check_jaccard_settings(k1: int, k2: int) -> None:
+    """Check the neighbourhood sizes of :func:`jaccard_distance`.
+
+    Raises:
+        ValueError: ``k1`` not a positive int, or ``k2`` not an int in
+            ``[1, k1]``.
+    """
+    check_int(k1, 'k1')
+    check_int(k2, 'k2')
+    if k2 > k1:
+        raise ValueError(f'k2 must be in [1, k1={k1}] (need 1 <= k2 <= k1), '
+                         f'got {k2}')
+
+
 def jaccard_distance(features: ArrayLike,
                      k1: int = 30,
                      k2: int = 6,
@@ -552,14 +568,7 @@ def jaccard_distance(features: ArrayLike,
     """
     x = as_unit_features(features)
     n = x.shape[0]
-    for name, value in (('k1', k1), ('k2', k2)):
-        if isinstance(value, bool) or not isinstance(value,
-                                                     (int, np.integer)):
-            raise TypeError(f'{name} must be an int, got {value!r}')
-    if k1 < 1:
-        raise ValueError(f'k1 must be >= 1, got {k1}')
-    if not 1 <= k2 <= k1:
-        raise ValueError(f'k2 must be in [1, k1={k1}], got {k2}')
+    check_jaccard_settings(k1, k2)
     if n <= k1:
         raise ValueError(f'the Jaccard distance needs more samples than '
                          f'k1={k1} neighbours, got N={n}')

@@ -26,6 +26,8 @@ from typing import Iterable, List, Optional, Set
 
 from mmengine.logging import print_log
 
+from mmreid_rcl.utils.validation import check_int, is_real
+
 PARTS = ('labelled', 'unlabelled')
 _KEYS = {'fraction', 'seed', 'part', 'id_file'}
 
@@ -86,12 +88,10 @@ def check_id_subset(id_subset: Optional[dict],
         raise ValueError(f'id_subset part must be one of {PARTS}, got '
                          f'{cfg["part"]!r}')
     seed = cfg['seed']
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f'id_subset seed must be an int >= 0, got {seed!r}')
+    check_int(seed, 'id_subset seed', 0)
     if 'fraction' in cfg:
         fraction = cfg['fraction']
-        if isinstance(fraction, bool) or not isinstance(
-                fraction, (int, float)) or not 0.0 < fraction <= 1.0:
+        if not is_real(fraction) or not 0.0 < fraction <= 1.0:
             raise ValueError('id_subset fraction must be a number in (0, 1], '
                              f'got {fraction!r}')
         cfg['fraction'] = float(fraction)

@@ -1,13 +1,14 @@
 """Starting the process group on machines with or without a GPU."""
 import datetime
 import math
-import numbers
 import os
 import re
 from typing import Dict, Mapping, Optional
 
 import torch
 import torch.distributed as torch_dist
+
+from .validation import is_real
 
 # How long a collective waits for a stalled rank before failing, in
 # seconds, when env_cfg.dist_cfg.timeout is not set. CPU (gloo) runs are
@@ -34,8 +35,7 @@ def collective_timeout_s(timeout=None, backend: str = 'gloo') -> float:
     """
     if timeout is None:
         return float(DEFAULT_TIMEOUT_S.get(backend, 1800))
-    if (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-            or not math.isfinite(timeout) or timeout <= 0):
+    if not is_real(timeout) or not math.isfinite(timeout) or timeout <= 0:
         raise ValueError(
             'env_cfg.dist_cfg.timeout must be a positive number of seconds '
             f'(e.g. 600), got {timeout!r}')

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmreid_rcl.evaluation.functional import compute_distance, evaluate_rank
+from mmreid_rcl.evaluation.functional import (compute_distance, evaluate_rank,
+                                              per_query_metrics,
+                                              protocol_exclusion,
+                                              rank_distances)
 
 rank_module = importlib.import_module('mmreid_rcl.evaluation.functional.rank')
 
@@ -218,3 +221,82 @@ def test_compute_distance_identical_features_are_at_zero():
 def test_compute_distance_rejects_bad_input(query, gallery, kwargs, message):
     with pytest.raises(ValueError, match=message):
         compute_distance(query, gallery, **kwargs)
+
+
+def slow_per_query(distmat, q_pids, g_pids, q_camids, g_camids):
+    """AP, INP and first-match rank of each query, one query at a time."""
+    ap, inp, first = [], [], []
+    for i in range(len(q_pids)):
+        keep = ~((g_pids == q_pids[i]) & (g_camids == q_camids[i]))
+        order = np.argsort(distmat[i][keep], kind='stable')
+        hits = (g_pids[keep] == q_pids[i])[order]
+        ranks = np.flatnonzero(hits) + 1
+        if len(ranks) == 0:
+            ap.append(np.nan), inp.append(np.nan), first.append(0)
+            continue
+        ap.append(np.mean(np.arange(1, len(ranks) + 1) / ranks))
+        inp.append(len(ranks) / ranks[-1])
+        first.append(ranks[0])
+    return np.array(ap), np.array(inp), np.array(first)
+
+
+@pytest.mark.parametrize('kind', ['features', 'ties', 'negative', 'float64',
+                                  'int'])
+def test_per_query_metrics_match_slow_reference(kind):
+    args = make_problem(3, kind)
+    result = per_query_metrics(*args)
+    ap, inp, first = slow_per_query(*args)
+    np.testing.assert_array_equal(result['first_match_rank'], first)
+    np.testing.assert_array_equal(np.isnan(result['AP']), np.isnan(ap))
+    assert np.isnan(ap).any()
+    # Sums of at most 400 terms in [0, 1] in float64, in another order.
+    np.testing.assert_allclose(result['AP'], ap, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result['INP'], inp, rtol=0, atol=1e-12)
+    # evaluate_rank averages these very numbers.
+    summary = evaluate_rank(*args)
+    valid = ~np.isnan(ap)
+    assert summary['mAP'] == np.mean(result['AP'][valid])
+    assert summary['mINP'] == np.mean(result['INP'][valid])
+
+
+def test_per_query_metrics_hand_computed():
+    # Gallery 0 is junk (same id and camera); ranking without it:
+    # 2 (0.1), 1 (0.2, hit), 4 (0.3), 3 (0.4, hit).
+    distmat = np.array([[0.0, 0.2, 0.1, 0.4, 0.3],
+                        [0.5, 0.5, 0.5, 0.5, 0.5]])
+    result = per_query_metrics(distmat, np.array([5, 2]),
+                               np.array([5, 5, 1, 5, 2]), np.array([0, 0]),
+                               np.array([0, 1, 1, 1, 0]))
+    np.testing.assert_allclose(result['AP'], [(1 / 2 + 2 / 4) / 2, np.nan])
+    np.testing.assert_allclose(result['INP'], [2 / 4, np.nan])
+    assert result['first_match_rank'].tolist() == [2, 0]
+    assert result['num_matches'].tolist() == [2, 0]
+
+
+def slow_top_k(distmat, topk, exclude):
+    out = []
+    for i, row in enumerate(distmat):
+        order = [j for j in np.argsort(row, kind='stable')
+                 if not exclude[i, j]]
+        out.append((order + [-1] * topk)[:min(topk, distmat.shape[1])])
+    return np.array(out)
+
+
+@pytest.mark.parametrize('kind', ['features', 'ties', 'negative', 'float64',
+                                  'int'])
+def test_rank_distances_matches_stable_argsort(monkeypatch, kind):
+    distmat, q_pids, g_pids, q_camids, g_camids = make_problem(4, kind)
+    exclude = protocol_exclusion(q_pids, g_pids, q_camids, g_camids)
+    assert exclude.tolist() == ((q_pids[:, None] == g_pids)
+                                & (q_camids[:, None] == g_camids)).tolist()
+    rank = importlib.import_module('mmreid_rcl.evaluation.functional.rank')
+    monkeypatch.setattr(rank, '_BLOCK_ENTRIES', 1000)  # several blocks
+    for topk in (1, 7, 400, 500):
+        indices, distances = rank_distances(distmat, topk, exclude)
+        expected = slow_top_k(distmat, topk, exclude)
+        np.testing.assert_array_equal(indices, expected)
+        rows = np.arange(len(distmat))[:, None]
+        np.testing.assert_array_equal(
+            distances,
+            np.where(expected >= 0, distmat[rows, expected],
+                     np.inf).astype(np.float32))

@@ -7,6 +7,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from mmreid_rcl.registry import DATA_SAMPLERS
+from mmreid_rcl.utils.validation import check_int
 from .seeded_draws import DrawIndex, draw_seeds
 
 _LabelsLike = Union[np.ndarray, torch.Tensor, Sequence[int]]
@@ -101,8 +102,8 @@ class IdentitySampler(Sampler):
                  rank: Optional[int] = None,
                  world_size: Optional[int] = None,
                  seeded_draws: bool = True) -> None:
-        _check_int(num_instances, 'num_instances', 1)
-        _check_int(batch_size, 'batch_size', 1)
+        check_int(num_instances, 'IdentitySampler num_instances', 1)
+        check_int(batch_size, 'IdentitySampler batch_size', 1)
         if batch_size % num_instances != 0:
             raise ValueError(
                 f'IdentitySampler batch_size ({batch_size}) must be a '
@@ -112,8 +113,8 @@ class IdentitySampler(Sampler):
         self.rank = dist_rank if rank is None else rank
         self.world_size = (
             dist_world_size if world_size is None else world_size)
-        _check_int(self.world_size, 'world_size', 1)
-        _check_int(self.rank, 'rank', 0)
+        check_int(self.world_size, 'IdentitySampler world_size', 1)
+        check_int(self.rank, 'IdentitySampler rank', 0)
         if self.rank >= self.world_size:
             raise ValueError(f'IdentitySampler rank ({self.rank}) must be '
                              f'below world_size ({self.world_size})')
@@ -137,11 +138,11 @@ class IdentitySampler(Sampler):
         if num_iters is None:
             num_iters = max(
                 1, self.num_samples // (self.batch_size * self.world_size))
-        _check_int(num_iters, 'num_iters', 1)
+        check_int(num_iters, 'IdentitySampler num_iters', 1)
         self.num_iters = int(num_iters)
         if seed is None:
             seed = sync_random_seed()
-        _check_int(seed, 'seed', 0)
+        check_int(seed, 'IdentitySampler seed', 0)
         self.seed = int(seed)
         self.start_iter = 0
         self.epoch = 0
@@ -408,7 +409,7 @@ class IdentitySampler(Sampler):
         Args:
             start_iter (int): batches to skip, in ``[0, num_iters]``.
         """
-        _check_int(start_iter, 'start_iter', 0)
+        check_int(start_iter, 'IdentitySampler start_iter', 0)
         if start_iter > self.num_iters:
             raise ValueError(f'start_iter {start_iter} is beyond the '
                              f'{self.num_iters} iterations of an epoch')
@@ -457,12 +458,3 @@ class IdentitySampler(Sampler):
                 f'num_iters={self.num_iters}, seed={self.seed}, '
                 f'camera_aware={self.camera_aware}, rank={self.rank}, '
                 f'world_size={self.world_size})')
-
-
-def _check_int(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f'IdentitySampler {name} must be an int, got '
-                        f'{value!r}')
-    if value < minimum:
-        raise ValueError(f'IdentitySampler {name} must be >= {minimum}, got '
-                         f'{value}')

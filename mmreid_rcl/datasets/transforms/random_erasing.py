@@ -8,19 +8,16 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from mmreid_rcl.registry import TRANSFORMS
+from mmreid_rcl.utils.validation import check_int, is_real
 
 # ImageNet mean in BGR order on the 0-255 scale, the order LoadReIDImage
 # produces; erasing runs before normalisation.
 IMAGENET_MEAN_BGR = (103.53, 116.28, 123.675)
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, Number) and not isinstance(value, bool)
-
-
 def _check_range(value, name: str, low: float, high: float) -> tuple:
     if not (isinstance(value, Sequence) and len(value) == 2
-            and all(_is_number(v) for v in value)):
+            and all(is_real(v) for v in value)):
         raise TypeError(f'RandomErasing {name} must be a pair of numbers '
                         f'(min, max), got {value!r}')
     lo, hi = float(value[0]), float(value[1])
@@ -72,7 +69,7 @@ class RandomErasing(BaseTransform):
                  fill: Union[str, Number, Sequence[Number]] = 'mean',
                  mean: Sequence[float] = IMAGENET_MEAN_BGR,
                  max_attempts: int = 100) -> None:
-        if not (_is_number(prob) and 0.0 <= prob <= 1.0):
+        if not (is_real(prob) and 0.0 <= prob <= 1.0):
             raise ValueError(
                 f'RandomErasing prob must be in [0, 1], got {prob!r}')
         self.prob = float(prob)
@@ -83,24 +80,22 @@ class RandomErasing(BaseTransform):
             if fill not in ('mean', 'random'):
                 raise ValueError('RandomErasing fill must be "mean", '
                                  f'"random", or numbers, got {fill!r}')
-        elif _is_number(fill):
+        elif is_real(fill):
             fill = (fill, )
         elif not (isinstance(fill, Sequence) and len(fill) > 0
-                  and all(_is_number(v) for v in fill)):
+                  and all(is_real(v) for v in fill)):
             raise TypeError('RandomErasing fill must be "mean", "random", a '
                             f'number or a sequence of numbers, got {fill!r}')
         else:
             fill = tuple(fill)
         self.fill = fill
         if not (isinstance(mean, Sequence) and len(mean) > 0
-                and all(_is_number(v) for v in mean)):
+                and all(is_real(v) for v in mean)):
             raise TypeError('RandomErasing mean must be a sequence of '
                             f'numbers, got {mean!r}')
         self.mean = tuple(float(v) for v in mean)
-        if not (isinstance(max_attempts, int) and max_attempts >= 1):
-            raise ValueError('RandomErasing max_attempts must be an int >= 1, '
-                             f'got {max_attempts!r}')
-        self.max_attempts = max_attempts
+        self.max_attempts = check_int(max_attempts,
+                                      'RandomErasing max_attempts')
 
     @cache_randomness
     def _random_box(self, height: int,

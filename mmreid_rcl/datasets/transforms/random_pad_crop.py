@@ -7,14 +7,14 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from mmreid_rcl.registry import TRANSFORMS
+from mmreid_rcl.utils.validation import check_int, is_real
 
 
 def _check_pad_val(pad_val) -> Union[Number, Tuple[Number, ...]]:
-    if isinstance(pad_val, Number) and not isinstance(pad_val, bool):
+    if is_real(pad_val):
         return pad_val
     if isinstance(pad_val, Sequence) and len(pad_val) > 0 and all(
-            isinstance(v, Number) and not isinstance(v, bool)
-            for v in pad_val):
+            is_real(v) for v in pad_val):
         return tuple(pad_val)
     raise TypeError('RandomPadCrop pad_val must be a number or a sequence of '
                     f'numbers (one per channel), got {pad_val!r}')
@@ -49,10 +49,7 @@ class RandomPadCrop(BaseTransform):
                  padding: int = 10,
                  prob: float = 1.0,
                  pad_val: Union[Number, Sequence[Number]] = 0) -> None:
-        if isinstance(padding, bool) or not isinstance(
-                padding, (int, np.integer)) or padding < 0:
-            raise ValueError('RandomPadCrop padding must be an int >= 0, got '
-                             f'{padding!r}')
+        check_int(padding, 'RandomPadCrop padding', 0)
         if not 0.0 <= prob <= 1.0:
             raise ValueError(
                 f'RandomPadCrop prob must be in [0, 1], got {prob!r}')

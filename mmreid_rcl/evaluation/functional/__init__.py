@@ -4,13 +4,16 @@ from .impostor_diagnostics import (draw_sets, impostor_auc, impostor_flags,
                                    normalised_entropy, pick_rates, roc_auc,
                                    rule_picks, set_loss, similarity_weights,
                                    single_impostor_lowest, within_set_auc)
-from .rank import compute_distance, evaluate_rank
+from .rank import (average_precision_per_query, compute_distance,
+                   evaluate_rank, per_query_metrics, protocol_exclusion,
+                   rank_distances)
 from .re_ranking import re_ranking
 
 __all__ = [
-    'compute_distance', 'evaluate_rank', 're_ranking', 'draw_sets',
-    'impostor_auc', 'impostor_flags', 'impostor_report',
-    'mean_mutual_similarity',
+    'compute_distance', 'evaluate_rank', 'per_query_metrics',
+    'average_precision_per_query', 'protocol_exclusion', 'rank_distances',
+    're_ranking', 'draw_sets', 'impostor_auc', 'impostor_flags',
+    'impostor_report', 'mean_mutual_similarity',
     'mutual_similarity_weights', 'normalised_entropy', 'pick_rates',
     'roc_auc', 'rule_picks', 'set_loss', 'similarity_weights',
     'single_impostor_lowest', 'within_set_auc'

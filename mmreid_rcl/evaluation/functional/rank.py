@@ -6,14 +6,21 @@ ignored, and a query is scored only when at least one image of its identity
 remains. Ties in distance are broken by gallery index, i.e. each query's
 gallery is ordered by a *stable* sort of its distances; a ranking is thus a
 deterministic function of the distance matrix.
+
+:func:`rank_distances` is the one ordering of a gallery: the top-k lists
+of retrieval and of the ranking pictures, and the neighbour lists of
+re-ranking. :func:`evaluate_rank` and :func:`per_query_metrics` score the
+same order.
 """
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
+from mmreid_rcl.utils.sort_keys import (KEY_BITS, float32_order_bits,
+                                        pack_keys, unpack_key)
+from mmreid_rcl.utils.validation import ArrayLike, as_array, as_ids, check_int
 
 # Upper bound on the number of distance entries processed at once; keeps
 # the temporary masks, keys and sort orders of evaluate_rank within a few
@@ -21,19 +28,9 @@ ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 _BLOCK_ENTRIES = 1 << 23
 
 
-def _as_numpy(x: ArrayLike, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    try:
-        return np.asarray(x)
-    except Exception as err:  # ragged lists and the like
-        raise TypeError(f'{name} must be array-like, got '
-                        f'{type(x).__name__}') from err
-
-
 def _as_feature_tensor(x: ArrayLike, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        x = torch.from_numpy(np.ascontiguousarray(_as_numpy(x, name)))
+        x = torch.from_numpy(np.ascontiguousarray(as_array(x, name)))
     if x.dim() != 2:
         raise ValueError(f'{name} must be 2-D (num_samples, dim), got shape '
                          f'{tuple(x.shape)}')
@@ -120,21 +117,6 @@ def _match_pairs(q_pids: np.ndarray, g_pids: np.ndarray,
     return rows[~junk], cols[~junk], rows[junk], cols[junk]
 
 
-def _float32_order_bits(values: np.ndarray) -> np.ndarray:
-    """Map float32 to uint64 below 2**32 with the same order and ties.
-
-    Flipping the sign bit of non-negative floats and all bits of negative
-    ones makes unsigned comparison agree with float comparison; -0.0 is
-    first made +0.0 so that both zeros tie, as they do as floats.
-    """
-    bits = (values + np.float32(0)).view(np.uint32)
-    # All ones for negative values, the sign bit alone otherwise.
-    flip = (bits >> np.uint32(31)) * np.uint32(0x7FFFFFFF)
-    flip |= np.uint32(0x80000000)
-    bits ^= flip
-    return bits.astype(np.uint64)
-
-
 def _mask_entries(mask: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Flat, row and column indices of the True entries of a 2-D mask.
 
@@ -154,8 +136,8 @@ def _sort_candidates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
     """Order candidates by (row, value, col) with one sort of packed keys.
 
     Row, float32 order bits of the value, col and flag are packed from
-    high to low bits of a uint64. The keys are unique, so numpy's plain
-    (SIMD-accelerated) sort of the keys gives exactly the stable order,
+    high to low bits of a uint64 (:func:`pack_keys`). The keys are unique,
+    so numpy's plain sort of the keys gives exactly the stable order,
     several times faster than an argsort, stable sort or lexsort.
     Values wider than float32 are keyed by their float32 rounding, which
     keeps order but may merge distinct values; see ``_fix_merged_ties``.
@@ -164,20 +146,19 @@ def _sort_candidates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
         tuple: ``(rows, cols, flags)`` in the sorted order.
     """
     col_bits = max(int(num_cols - 1).bit_length(), 1)
-    row_shift = 33 + col_bits
-    if row_shift >= 64 or rows.max(initial=0) >= (1 << (64 - row_shift)):
+    row_bits = KEY_BITS - 33 - col_bits
+    if row_bits < 1 or rows.max(initial=0) >= (1 << row_bits):
         raise ValueError(f'too many gallery samples ({num_cols}) or rows in '
                          'a block to pack the sort keys')
-    keys = _float32_order_bits(values.astype(np.float32, copy=False))
-    keys <<= np.uint64(col_bits + 1)
-    keys |= rows.astype(np.uint64) << np.uint64(row_shift)
-    keys |= cols.astype(np.uint64) << np.uint64(1)
-    keys |= flags
+    widths = (row_bits, 32, col_bits, 1)
+    keys = pack_keys((rows,
+                      float32_order_bits(values.astype(np.float32,
+                                                       copy=False)), cols,
+                      flags), widths)
     keys.sort()
-    col_mask = np.uint64((1 << col_bits) - 1)
-    return ((keys >> np.uint64(row_shift)).astype(np.intp),
-            ((keys >> np.uint64(1)) & col_mask).astype(np.intp),
-            (keys & np.uint64(1)).astype(bool))
+    return (unpack_key(keys, widths, 0).astype(np.intp),
+            unpack_key(keys, widths, 2).astype(np.intp),
+            unpack_key(keys, widths, 3).astype(bool))
 
 
 def _fix_merged_ties(block: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -265,15 +246,237 @@ def _rank_block(block: np.ndarray, candidates: np.ndarray,
     return _stats_from_sorted(rows, flags, num_rows)
 
 
-def _check_ids(ids: ArrayLike, length: int, name: str,
-               expected: str) -> np.ndarray:
-    ids = _as_numpy(ids, name)
-    if ids.ndim != 1 or len(ids) != length:
-        raise ValueError(f'{name} must have shape ({length}, ) to match '
-                         f'the {expected} of distmat, got {ids.shape}')
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f'{name} must hold integers, got {ids.dtype}')
-    return ids.astype(np.int64, copy=False)
+def _check_distmat(distmat: ArrayLike) -> np.ndarray:
+    """A (Q, G) real, NaN-free distance matrix with Q, G >= 1."""
+    distmat = as_array(distmat, 'distmat')
+    if distmat.ndim != 2:
+        raise ValueError('distmat must be 2-D (num_query, num_gallery), got '
+                         f'shape {distmat.shape}')
+    if 0 in distmat.shape:
+        raise ValueError('distmat must have at least one query and one '
+                         f'gallery sample, got shape {distmat.shape}')
+    if not (np.issubdtype(distmat.dtype, np.floating)
+            or np.issubdtype(distmat.dtype, np.integer)):
+        raise TypeError(f'distmat must hold real numbers, got '
+                        f'{distmat.dtype}')
+    # NaN propagates through max: one reduction finds any.
+    if np.issubdtype(distmat.dtype, np.floating) and np.isnan(
+            distmat.max()):
+        raise ValueError('distmat contains NaN')
+    return distmat
+
+
+def _protocol_ids(q_pids: ArrayLike, g_pids: ArrayLike, q_camids: ArrayLike,
+                  g_camids: ArrayLike, num_q: Optional[int],
+                  num_g: Optional[int]) -> Tuple[np.ndarray, ...]:
+    """Identities and cameras of both sides as int64 vectors, their
+    lengths those of the rows and columns of distmat when given."""
+    rows = None if num_q is None else 'rows of distmat'
+    cols = None if num_g is None else 'columns of distmat'
+    q_pids = as_ids(q_pids, 'q_pids', num_q, rows)
+    g_pids = as_ids(g_pids, 'g_pids', num_g, cols)
+    q_camids = as_ids(q_camids, 'q_camids', len(q_pids), rows)
+    g_camids = as_ids(g_camids, 'g_camids', len(g_pids), cols)
+    return q_pids, g_pids, q_camids, g_camids
+
+
+def protocol_exclusion(q_pids: ArrayLike,
+                       g_pids: ArrayLike,
+                       q_camids: ArrayLike,
+                       g_camids: ArrayLike,
+                       shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """Which gallery images the re-ID protocol hides from each query.
+
+    A gallery image is left out of a query's ranking when it shows the
+    query's identity *and* was taken by the query's camera, as in
+    :func:`evaluate_rank`.
+
+    Args:
+        q_pids (np.ndarray): Query identities, shape (Q, ).
+        g_pids (np.ndarray): Gallery identities, shape (G, ).
+        q_camids (np.ndarray): Query cameras, shape (Q, ).
+        g_camids (np.ndarray): Gallery cameras, shape (G, ).
+        shape (tuple[int, int], optional): (Q, G) of the distance matrix
+            the mask is for, which the identities must match.
+
+    Returns:
+        np.ndarray: Bool mask of shape (Q, G), True where excluded.
+    """
+    q_pids, g_pids, q_camids, g_camids = _protocol_ids(
+        q_pids, g_pids, q_camids, g_camids, *(shape or (None, None)))
+    _, _, junk_rows, junk_cols = _match_pairs(q_pids, g_pids, q_camids,
+                                              g_camids)
+    exclude = np.zeros((len(q_pids), len(g_pids)), dtype=bool)
+    exclude[junk_rows, junk_cols] = True
+    return exclude
+
+
+def rank_distances(distmat: ArrayLike,
+                   topk: int,
+                   exclude: Optional[np.ndarray] = None
+                   ) -> Tuple[np.ndarray, np.ndarray]:
+    """The ``topk`` nearest gallery entries of every query.
+
+    Rows are ordered by ascending distance, ties by ascending gallery
+    index: the first ``topk`` entries of a stable argsort of each row.
+    Only the entries up to each row's ``topk``-th smallest distance are
+    sorted (found with ``np.partition``), by the packed-key sort of
+    :func:`evaluate_rank`, so the cost stays close to linear in the
+    gallery size; rows are processed in blocks of at most
+    ``_BLOCK_ENTRIES`` entries.
+
+    Args:
+        distmat (np.ndarray | Tensor): Distances of shape (Q, G).
+        topk (int): Entries kept per query; at most G are returned.
+        exclude (np.ndarray, optional): Bool mask of shape (Q, G); True
+            entries are never returned (see :func:`protocol_exclusion`).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``indices`` (int64) and
+        ``distances`` (float32), both of shape (Q, min(topk, G)). When a
+        row has fewer than ``topk`` entries left after ``exclude``, its
+        last slots hold index -1 and distance ``inf``.
+    """
+    distmat = _check_distmat(distmat)
+    topk = check_int(topk, 'topk')
+    if exclude is not None:
+        exclude = np.asarray(exclude, dtype=bool)
+        if exclude.shape != distmat.shape:
+            raise ValueError(f'exclude must have the shape of distmat '
+                             f'{distmat.shape}, got {exclude.shape}')
+    num_q, num_g = distmat.shape
+    k = min(topk, num_g)
+    indices = np.empty((num_q, k), dtype=np.int64)
+    distances = np.empty((num_q, k), dtype=np.float32)
+    block_rows = max(1, _BLOCK_ENTRIES // num_g)
+    for start in range(0, num_q, block_rows):
+        stop = min(start + block_rows, num_q)
+        block = distmat[start:stop]
+        if exclude is not None:
+            # Excluded entries go last; they are only reached, and then
+            # hidden below, in rows with fewer than k others.
+            block = np.where(exclude[start:stop], np.inf, block)
+        # Everything strictly nearer than the k-th smallest value is in
+        # the top k; entries equal to it compete by index.
+        kth = np.partition(block, k - 1, axis=1)[:, k - 1]
+        flat, rows, cols = _mask_entries(block <= kth[:, None])
+        rows, cols, flags = _sort_candidates(rows, cols, np.take(block, flat),
+                                             np.zeros(len(flat), dtype=bool),
+                                             num_g)
+        del flat
+        if block.dtype != np.float32:
+            _fix_merged_ties(block, rows, cols, flags)
+        counts = np.bincount(rows, minlength=stop - start)
+        first = np.cumsum(counts) - counts
+        cols = cols[first[:, None] + np.arange(k)]
+        indices[start:stop] = cols
+        distances[start:stop] = block[np.arange(stop - start)[:, None], cols]
+    if exclude is not None:
+        hidden = exclude[np.arange(num_q)[:, None], indices]
+        indices[hidden] = -1
+        distances[hidden] = np.inf
+    return indices, distances
+
+
+def _query_statistics(distmat: np.ndarray, q_pids: np.ndarray,
+                      g_pids: np.ndarray, q_camids: np.ndarray,
+                      g_camids: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """AP numerators, first and last match ranks and match counts.
+
+    Args:
+        distmat (np.ndarray): checked distances (Q, G).
+        q_pids, g_pids, q_camids, g_camids (np.ndarray): checked int64
+            identities and cameras.
+
+    Returns:
+        tuple: ``(ap_sum, first_rank, last_rank, num_matches)``, each of
+        shape (Q, ); see :func:`_stats_from_sorted`.
+    """
+    num_q, num_g = distmat.shape
+    match_rows, match_cols, junk_rows, junk_cols = _match_pairs(
+        q_pids, g_pids, q_camids, g_camids)
+    num_matches = np.bincount(match_rows, minlength=num_q)
+    has_match = num_matches > 0
+    # Rows without matches are never ranked: nothing is <= NaN. Integer
+    # distances are compared as float64, which can only add candidates
+    # beyond a row's last match, where they change nothing.
+    thresholds = np.full(
+        num_q,
+        np.nan,
+        dtype=distmat.dtype
+        if np.issubdtype(distmat.dtype, np.floating) else np.float64)
+    if has_match.any():
+        thresholds[has_match] = np.maximum.reduceat(
+            distmat[match_rows, match_cols],
+            (np.cumsum(num_matches) - num_matches)[has_match])
+
+    ap_sum = np.zeros(num_q)
+    first_rank = np.zeros(num_q, dtype=np.int64)
+    last_rank = np.zeros(num_q, dtype=np.int64)
+    block_rows = max(1, _BLOCK_ENTRIES // num_g)
+    for start in range(0, num_q, block_rows):
+        stop = min(start + block_rows, num_q)
+        # Pair lists are ordered by row, so a block's pairs are a slice.
+        m_lo, m_hi = np.searchsorted(match_rows, (start, stop))
+        j_lo, j_hi = np.searchsorted(junk_rows, (start, stop))
+        match_flat = ((match_rows[m_lo:m_hi] - start) * num_g +
+                      match_cols[m_lo:m_hi])
+        junk_flat = ((junk_rows[j_lo:j_hi] - start) * num_g +
+                     junk_cols[j_lo:j_hi])
+        block = distmat[start:stop]
+        candidates = block <= thresholds[start:stop, None]
+        candidates.ravel()[junk_flat] = False
+        ap_sum[start:stop], first_rank[start:stop], \
+            last_rank[start:stop] = _rank_block(block, candidates,
+                                                match_flat)
+    return ap_sum, first_rank, last_rank, num_matches
+
+
+def per_query_metrics(distmat: ArrayLike, q_pids: ArrayLike,
+                      g_pids: ArrayLike, q_camids: ArrayLike,
+                      g_camids: ArrayLike) -> Dict[str, np.ndarray]:
+    """AP, INP and first-match rank of every query.
+
+    The ranking and the protocol are those of :func:`evaluate_rank`,
+    whose mAP and mINP are the means of ``AP`` and ``INP`` over the
+    queries with a match.
+
+    Args:
+        distmat (np.ndarray | Tensor): Distances of shape (Q, G).
+        q_pids (np.ndarray | Tensor): Query identities, shape (Q, ).
+        g_pids (np.ndarray | Tensor): Gallery identities, shape (G, ).
+        q_camids (np.ndarray | Tensor): Query cameras, shape (Q, ).
+        g_camids (np.ndarray | Tensor): Gallery cameras, shape (G, ).
+
+    Returns:
+        dict: arrays of shape (Q, ): ``AP`` and ``INP`` (float64 in
+        [0, 1], NaN for queries without a match: no gallery image of their
+        identity from another camera), ``first_match_rank`` (int64,
+        1-based, 0 without a match) and ``num_matches`` (int64).
+    """
+    distmat = _check_distmat(distmat)
+    ids = _protocol_ids(q_pids, g_pids, q_camids, g_camids, *distmat.shape)
+    ap_sum, first_rank, last_rank, num_matches = _query_statistics(
+        distmat, *ids)
+    has_match = num_matches > 0
+    ap = np.full(len(num_matches), np.nan)
+    ap[has_match] = ap_sum[has_match] / num_matches[has_match]
+    inp = np.full(len(num_matches), np.nan)
+    inp[has_match] = num_matches[has_match] / last_rank[has_match]
+    return dict(
+        AP=ap,
+        INP=inp,
+        first_match_rank=first_rank,
+        num_matches=num_matches)
+
+
+def average_precision_per_query(distmat: ArrayLike, q_pids: ArrayLike,
+                                g_pids: ArrayLike, q_camids: ArrayLike,
+                                g_camids: ArrayLike) -> np.ndarray:
+    """The ``AP`` of :func:`per_query_metrics`: float64 (Q, ), NaN for
+    queries without a match."""
+    return per_query_metrics(distmat, q_pids, g_pids, q_camids,
+                             g_camids)['AP']
 
 
 def evaluate_rank(distmat: ArrayLike,
@@ -319,76 +522,20 @@ def evaluate_rank(distmat: ArrayLike,
         rank-1 first), ``mINP`` (float), all as fractions in [0, 1], and
         ``num_valid_queries``, ``num_invalid_queries`` (int).
     """
-    distmat = _as_numpy(distmat, 'distmat')
-    if distmat.ndim != 2:
-        raise ValueError('distmat must be 2-D (num_query, num_gallery), got '
-                         f'shape {distmat.shape}')
-    num_q, num_g = distmat.shape
-    if num_q == 0 or num_g == 0:
-        raise ValueError('distmat must have at least one query and one '
-                         f'gallery sample, got shape {distmat.shape}')
-    if isinstance(max_rank, bool) or not isinstance(
-            max_rank, (int, np.integer)) or max_rank < 1:
-        raise ValueError(f'max_rank must be a positive int, got {max_rank!r}')
-    if not (np.issubdtype(distmat.dtype, np.floating)
-            or np.issubdtype(distmat.dtype, np.integer)):
-        raise TypeError(f'distmat must hold real numbers, got '
-                        f'{distmat.dtype}')
-    if np.issubdtype(distmat.dtype, np.floating) and np.isnan(
-            distmat.max()):
-        raise ValueError('distmat contains NaN')
-    q_pids = _check_ids(q_pids, num_q, 'q_pids', 'rows')
-    g_pids = _check_ids(g_pids, num_g, 'g_pids', 'columns')
-    q_camids = _check_ids(q_camids, num_q, 'q_camids', 'rows')
-    g_camids = _check_ids(g_camids, num_g, 'g_camids', 'columns')
-
-    match_rows, match_cols, junk_rows, junk_cols = _match_pairs(
-        q_pids, g_pids, q_camids, g_camids)
-    num_matches = np.bincount(match_rows, minlength=num_q)
-    has_match = num_matches > 0
+    max_rank = check_int(max_rank, 'max_rank')
+    metrics = per_query_metrics(distmat, q_pids, g_pids, q_camids, g_camids)
+    has_match = metrics['num_matches'] > 0
     num_valid = int(has_match.sum())
     if num_valid == 0:
         raise ValueError('no query has a match in the gallery (same '
                          'identity, another camera): cannot rank')
-    # Rows without matches are never ranked: nothing is <= NaN. Integer
-    # distances are compared as float64, which can only add candidates
-    # beyond a row's last match, where they change nothing.
-    thresholds = np.full(
-        num_q,
-        np.nan,
-        dtype=distmat.dtype
-        if np.issubdtype(distmat.dtype, np.floating) else np.float64)
-    thresholds[has_match] = np.maximum.reduceat(
-        distmat[match_rows, match_cols],
-        (np.cumsum(num_matches) - num_matches)[has_match])
-
-    ap_sum = np.zeros(num_q)
-    first_rank = np.zeros(num_q, dtype=np.int64)
-    last_rank = np.zeros(num_q, dtype=np.int64)
-    block_rows = max(1, _BLOCK_ENTRIES // num_g)
-    for start in range(0, num_q, block_rows):
-        stop = min(start + block_rows, num_q)
-        # Pair lists are ordered by row, so a block's pairs are a slice.
-        m_lo, m_hi = np.searchsorted(match_rows, (start, stop))
-        j_lo, j_hi = np.searchsorted(junk_rows, (start, stop))
-        match_flat = ((match_rows[m_lo:m_hi] - start) * num_g +
-                      match_cols[m_lo:m_hi])
-        junk_flat = ((junk_rows[j_lo:j_hi] - start) * num_g +
-                     junk_cols[j_lo:j_hi])
-        block = distmat[start:stop]
-        candidates = block <= thresholds[start:stop, None]
-        candidates.ravel()[junk_flat] = False
-        ap_sum[start:stop], first_rank[start:stop], \
-            last_rank[start:stop] = _rank_block(block, candidates,
-                                                match_flat)
-
-    first = first_rank[has_match]
+    first = metrics['first_match_rank'][has_match]
     cmc = np.cumsum(
         np.bincount(np.minimum(first, max_rank + 1) - 1,
                     minlength=max_rank + 1)[:max_rank]) / num_valid
     return dict(
-        mAP=float(np.mean(ap_sum[has_match] / num_matches[has_match])),
+        mAP=float(np.mean(metrics['AP'][has_match])),
         cmc=cmc,
-        mINP=float(np.mean(num_matches[has_match] / last_rank[has_match])),
+        mINP=float(np.mean(metrics['INP'][has_match])),
         num_valid_queries=num_valid,
-        num_invalid_queries=num_q - num_valid)
+        num_invalid_queries=len(has_match) - num_valid)

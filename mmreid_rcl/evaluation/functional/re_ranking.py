@@ -8,7 +8,8 @@ from typing import Tuple
 import numpy as np
 import scipy.sparse as sp
 
-from .rank import ArrayLike, _as_numpy, _mask_entries, _sort_candidates
+from mmreid_rcl.utils.validation import ArrayLike, as_array, check_int
+from .rank import rank_distances
 
 # Upper bound on the entries of the (rows x all samples) blocks processed
 # at once, so memory stays bounded besides the inputs and the output.
@@ -59,23 +60,6 @@ class _JointDistance:
                 (~row_q & ~col_q, self.g_g, rows - nq, cols - nq)):
             out[mask] = src[r[mask], c[mask]]
         return out
-
-
-def _nearest(block: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k smallest entries per row, in rank order.
-
-    Ranks follow a stable sort (ties broken by column index), computed
-    from the entries not beyond each row's k-th smallest value only.
-    """
-    num_rows, num_cols = block.shape
-    kth = np.partition(block, k - 1, axis=1)[:, k - 1]
-    flat, rows, cols = _mask_entries(block <= kth[:, None])
-    rows, cols, _ = _sort_candidates(rows, cols, np.take(block, flat),
-                                     np.zeros(len(flat), dtype=bool),
-                                     num_cols)
-    counts = np.bincount(rows, minlength=num_rows)
-    first = np.cumsum(counts) - counts
-    return cols[first[:, None] + np.arange(k)]
 
 
 def _reciprocal(ranks: np.ndarray, k: int,
@@ -147,19 +131,16 @@ def re_ranking(q_g_dist: ArrayLike,
     Returns:
         np.ndarray: float32 re-ranked distances of shape (Q, G).
     """
-    q_g = _as_numpy(q_g_dist, 'q_g_dist')
-    q_q = _as_numpy(q_q_dist, 'q_q_dist')
-    g_g = _as_numpy(g_g_dist, 'g_g_dist')
+    q_g = as_array(q_g_dist, 'q_g_dist')
+    q_q = as_array(q_q_dist, 'q_q_dist')
+    g_g = as_array(g_g_dist, 'g_g_dist')
     if q_g.ndim != 2 or 0 in q_g.shape:
         raise ValueError('q_g_dist must be a non-empty 2-D (num_query, '
                          f'num_gallery) matrix, got shape {q_g.shape}')
     num_q, num_g = q_g.shape
     _check_square(q_q, num_q, 'q_q_dist', 'query x query')
     _check_square(g_g, num_g, 'g_g_dist', 'gallery x gallery')
-    for name, value in (('k1', k1), ('k2', k2)):
-        if isinstance(value, bool) or not isinstance(
-                value, (int, np.integer)) or value < 1:
-            raise ValueError(f'{name} must be a positive int, got {value!r}')
+    k1, k2 = check_int(k1, 'k1'), check_int(k2, 'k2')
     if not 0 <= lambda_value <= 1:
         raise ValueError(
             f'lambda_value must be in [0, 1], got {lambda_value}')
@@ -187,8 +168,8 @@ def re_ranking(q_g_dist: ArrayLike,
         row_max[start:stop] = block.max(axis=1)
         # Keeps an all-zero row at zero instead of dividing by zero.
         row_max[start:stop][row_max[start:stop] <= 0] = 1
-        ranks[start:stop] = _nearest(block / row_max[start:stop, None],
-                                     num_ranks)
+        ranks[start:stop] = rank_distances(
+            block / row_max[start:stop, None], num_ranks)[0]
 
     # Pass 2: the expanded k-reciprocal set of each sample and its weights.
     forward, is_recip = _reciprocal(ranks, k1, block_rows)

@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger
 from mmengine.structures import BaseDataElement
 
 from mmreid_rcl.registry import METRICS
+from mmreid_rcl.utils.validation import is_int
 from ..functional import compute_distance, evaluate_rank, re_ranking
 
 _REQUIRED_KEYS = ('features', 'person_id', 'camera_id', 'is_query')
@@ -64,8 +65,7 @@ class ReIDMetric(BaseMetric):
             ranks = (ranks, )
         ranks = tuple(ranks)
         if not ranks or not all(
-                isinstance(k, int) and not isinstance(k, bool) and k >= 1
-                for k in ranks):
+                is_int(k) and k >= 1 for k in ranks):
             raise ValueError(
                 f'ranks must be positive ints, got {ranks!r}')
         self.metric = metric
