@@ -19,22 +19,17 @@ class ClusterContrastHead(BaseModule):
         memory (dict | nn.Module): the cluster memory, e.g.
             ``dict(type='ClusterMemory', feat_dim=2048)``.
         loss_weight (float): weight of the loss. Defaults to 1.0.
-        update_memory (bool): update the memory in ``loss``. Defaults to
-            True; a model that picks the samples itself (e.g. hard positive
-            sampling) turns it off and calls ``memory.update``.
         init_cfg (dict, optional): mmengine init config.
     """
 
     def __init__(self,
                  memory: Union[dict, torch.nn.Module],
                  loss_weight: float = 1.0,
-                 update_memory: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.memory = MODELS.build(memory) if isinstance(memory,
                                                          dict) else memory
         self.loss_weight = float(loss_weight)
-        self.update_memory = update_memory
 
     def loss(self, feats: torch.Tensor, labels: torch.Tensor,
              **update_kwargs) -> Dict[str, torch.Tensor]:
@@ -54,6 +49,5 @@ class ClusterContrastHead(BaseModule):
         loss = F.cross_entropy(logits, labels) * self.loss_weight
         with torch.no_grad():
             acc = (logits.argmax(1) == labels).float().mean() * 100
-        if self.update_memory:
-            self.memory.update(feats, labels, **update_kwargs)
+        self.memory.update(feats, labels, **update_kwargs)
         return dict(loss_cc=loss, acc_cc=acc)

@@ -99,7 +99,6 @@ class CSAPrototypeInit:
         budget = self.max_attention_elements
         i = 0
         while i < num_clusters:
-            n_max = sizes[by_size[i]]
             # Grow the batch while the padded attention fits the budget
             # (clusters are sorted by size, so the last one sets n_max).
             j = i + 1

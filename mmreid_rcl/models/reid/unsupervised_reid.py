@@ -2,7 +2,6 @@
 from typing import Dict, List, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 
@@ -220,16 +219,6 @@ class UnsupervisedReID(BaseModel):
         if saved is not None and saved.shape != self.pseudo_labels.shape:
             self.pseudo_labels = self.pseudo_labels.new_empty(saved.shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-
-def get_reid_model(model: nn.Module) -> UnsupervisedReID:
-    """The model behind wrappers (DDP), checked to be a re-ID model."""
-    from mmengine.model import is_model_wrapper
-    inner = model.module if is_model_wrapper(model) else model
-    if not hasattr(inner, 'set_clusters'):
-        raise TypeError(f'{type(inner).__name__} is not an unsupervised '
-                        're-ID model (it has no set_clusters)')
-    return inner
 
 
 @MODELS.register_module()
