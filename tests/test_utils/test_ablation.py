@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mmreid_rcl.utils.ablation import (PROTOCOLS, compare_runs,
-                                       final_figures, format_report,
-                                       load_runs, protocol_summary,
-                                       rebuilt_run_file, run_file,
-                                       write_outputs)
+from mmreid_rcl.utils.ablation import (PROTOCOLS, compare_runs, final_figures,
+                                       format_report, load_runs,
+                                       protocol_summary, rebuilt_run_file,
+                                       run_file, write_outputs)
 
 REPO = Path(__file__).resolve().parents[2]
 
