@@ -171,3 +171,11 @@ def test_trains_with_infomap_pseudo_labels(tmp_path):
     assert set(labels[labels >= 0]) == set(range(num_clusters))
     assert runner.message_hub.get_scalar('train/clusters').current() == \
         num_clusters
+
+
+def test_messages_name_its_own_settings():
+    gen = InfomapLabelGenerator(k=10, min_size=3)
+    assert gen.describe() == repr(gen)
+    assert 'min_size=3' in gen.describe()
+    assert gen.explain_few_clusters() == (
+        'lower min_size or min_similarity of the label generator')
