@@ -116,6 +116,7 @@ def main(argv=None):
     # and scikit-learn are imported (below, not at the top of the file).
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     from mmreid_rcl.utils.output_files import check_outputs
+    from mmreid_rcl.utils.run_setup import make_projects_importable
     from mmreid_rcl.visualization.clusters import (embed_2d, plot_clusters,
                                                    select_subset,
                                                    summarize_labels)
@@ -126,10 +127,7 @@ def main(argv=None):
         raise SystemExit(f'--out: {e}')
     if not osp.isfile(args.config):
         raise SystemExit(f'config {args.config} does not exist')
-    # A config of projects/ imports `projects.<name>` (custom_imports).
-    repo_root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    if repo_root not in sys.path:
-        sys.path.insert(0, repo_root)
+    make_projects_importable()
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

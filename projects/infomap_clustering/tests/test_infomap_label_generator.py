@@ -1,6 +1,6 @@
 """InfomapLabelGenerator: registry, config file, recovery of blobs, errors."""
+import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,8 +146,12 @@ def test_too_few_samples():
 def test_trains_with_infomap_pseudo_labels(tmp_path):
     """Two iterations of cluster contrast on the tiny synthetic data set
     with InfoMap re-clustering through the ReClusterHook."""
-    sys.path.insert(0, str(PROJECT.parents[1] / 'tests' / 'test_engine'))
-    from e2e_utils import make_tiny_dataset, tiny_config
+    spec = importlib.util.spec_from_file_location(
+        'e2e_utils', PROJECT.parents[1] / 'tests' / 'test_engine' /
+        'e2e_utils.py')
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    make_tiny_dataset, tiny_config = e2e.make_tiny_dataset, e2e.tiny_config
     from mmengine.runner import Runner
 
     from mmreid_rcl.utils import register_all_modules
