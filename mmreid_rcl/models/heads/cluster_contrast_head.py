@@ -38,6 +38,8 @@ class ClusterContrastHead(BaseModule):
         Args:
             feats (Tensor): (B, D) L2-normalised features.
             labels (Tensor): (B, ) pseudo labels in ``[0, C)``.
+            **update_kwargs: passed to the memory's ``update`` for its
+                update rule (e.g. ``epoch``, per-sample attention weights).
 
         Returns:
             dict: ``loss_cc`` and the batch accuracy ``acc_cc`` (%) of the
