@@ -9,21 +9,17 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import argparse
 import os.path as osp
-import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmreid_rcl.engine.runner.state_dict_check import (CheckpointMismatchError,
                                                        load_checkpoint_checked)
-from mmreid_rcl.utils import init_process_group_for, register_all_modules
-from mmreid_rcl.utils.config_utils import (fit_model_wrapper_to_device,
-                                           merge_cfg_options)
 from mmreid_rcl.utils.malloc import keep_freed_memory
+from mmreid_rcl.utils.run_setup import (add_launcher_arguments,
+                                        export_local_rank, init_run,
+                                        load_run_config)
 
-# Configs under projects/ import `projects.<name>` through custom_imports:
-# the repository root must be importable when this script is run directly.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Large activations reuse freed memory instead of fresh page-faulted maps.
 keep_freed_memory()
 
@@ -44,57 +40,39 @@ def parse_args():
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm'],
-        default='none',
-        help='job launcher: pytorch for torchrun (tools/dist_*.sh), slurm '
-        'for srun (tools/slurm_*.sh)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_arguments(parser)
     args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
-def main():
-    args = parse_args()
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    try:
-        merge_cfg_options(cfg, args.cfg_options)  # data_root reaches loaders
-    except ValueError as err:
-        raise SystemExit(str(err))
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-    # Configs that only define validation are tested on the same split.
+def set_test_only(cfg: Config, config: str, checkpoint: str) -> None:
+    """Evaluate ``checkpoint`` on the test split (the validation split of a
+    config that defines no test split), without the training parts."""
     if cfg.get('test_dataloader') is None and cfg.get('val_dataloader'):
         cfg.test_dataloader = cfg.val_dataloader
         cfg.test_evaluator = cfg.get('val_evaluator', dict(type='ReIDMetric'))
     if cfg.get('test_cfg') is None:
         cfg.test_cfg = dict(type='TestLoop')
     if cfg.get('test_dataloader') is None:
-        raise SystemExit(f'{args.config} defines neither test_dataloader nor '
+        raise SystemExit(f'{config} defines neither test_dataloader nor '
                          'val_dataloader: nothing to evaluate on')
-    cfg.load_from = args.checkpoint
+    cfg.load_from = checkpoint
     cfg.resume = False
     # Testing needs neither the training loop nor its hooks.
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
                 'param_scheduler', 'custom_hooks'):
         cfg.pop(key, None)
-    fit_model_wrapper_to_device(cfg)
-    register_all_modules()
-    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
-    try:
-        init_process_group_for(args.launcher, dist_cfg.get('backend', 'auto'),
-                               dist_cfg.get('timeout'))
-    except ValueError as err:
-        raise SystemExit(f'{args.config}: {err}')
+
+
+def main():
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
+    cfg = load_run_config(args.config, args.launcher, args.cfg_options,
+                          args.work_dir)
+    set_test_only(cfg, args.config, args.checkpoint)
+    init_run(cfg, args.config, args.launcher)
     runner = Runner.from_cfg(cfg)
     try:  # before evaluating: refuse a checkpoint of another model
         load_checkpoint_checked(runner.model, args.checkpoint,

@@ -22,15 +22,12 @@ from mmengine.runner import Runner
 
 from mmreid_rcl.engine.runner import (find_resume_checkpoint,
                                       move_work_dir_aside)
-from mmreid_rcl.utils import init_process_group_for, register_all_modules
-from mmreid_rcl.utils.config_utils import (fit_model_wrapper_to_device,
-                                           fit_optim_wrapper_to_device,
-                                           merge_cfg_options)
+from mmreid_rcl.utils.config_utils import fit_optim_wrapper_to_device
 from mmreid_rcl.utils.malloc import keep_freed_memory
+from mmreid_rcl.utils.run_setup import (add_launcher_arguments,
+                                        export_local_rank, init_run,
+                                        load_run_config)
 
-# Configs under projects/ import `projects.<name>` through custom_imports:
-# the repository root must be importable when this script is run directly.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Large activations reuse freed memory instead of fresh page-faulted maps.
 keep_freed_memory()
 
@@ -58,40 +55,24 @@ def parse_args():
         action=DictAction,
         help='override settings of the config, key=value (e.g. '
         'train_cfg.max_epochs=2)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm'],
-        default='none',
-        help='job launcher: pytorch for torchrun (tools/dist_*.sh), slurm '
-        'for srun (tools/slurm_*.sh)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_arguments(parser)
     args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
 def merge_args(cfg: Config, args) -> Config:
-    cfg.launcher = args.launcher
-    try:
-        merge_cfg_options(cfg, args.cfg_options)
-    except ValueError as err:
-        raise SystemExit(str(err))
+    """The training settings of the command line: device-fit optimizer
+    wrapper and resumption."""
     if cfg.get('optim_wrapper') is not None:
         cfg.optim_wrapper = fit_optim_wrapper_to_device(
             cfg.optim_wrapper, source=f'{args.config}: optim_wrapper')
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    fit_model_wrapper_to_device(cfg)
     return cfg
 
 
@@ -155,15 +136,11 @@ def pick_resume_checkpoint(cfg: Config, from_command_line: bool) -> None:
 
 def main():
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = load_run_config(args.config, args.launcher, args.cfg_options,
+                          args.work_dir)
+    cfg = merge_args(cfg, args)
     check_work_dir(cfg, args.force)
-    register_all_modules()
-    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
-    try:
-        init_process_group_for(args.launcher, dist_cfg.get('backend', 'auto'),
-                               dist_cfg.get('timeout'))
-    except ValueError as err:
-        raise SystemExit(f'{args.config}: {err}')
+    init_run(cfg, args.config, args.launcher)
     if args.force:
         clear_work_dir(cfg.work_dir)
     if cfg.get('resume') and cfg.get('load_from') is None:

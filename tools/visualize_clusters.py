@@ -69,34 +69,22 @@ def parse_args(argv=None):
     return args
 
 
-def label_generator_cfg(cfg: Config, config_path: str) -> dict:
-    """The ``label_generator`` of the config's ReClusterHook."""
-    for hook in cfg.get('custom_hooks', []):
-        if hook.get('type') == 'ReClusterHook':
-            return hook.get('label_generator',
-                            dict(type='DBSCANLabelGenerator'))
-    raise SystemExit(f'{config_path} has no ReClusterHook in custom_hooks: '
-                     'no label generator to cluster with')
-
-
 def extract_train_features(cfg: Config, checkpoint: str) -> dict:
     """Features and true ids of the config's cluster_dataloader split."""
-    from mmengine.runner import Runner
+    from mmreid_rcl.apis.dataset_features import (build_checked_model,
+                                                  build_cluster_dataloader,
+                                                  extract_dataset_features)
+    from mmreid_rcl.engine.runner.state_dict_check import \
+        CheckpointMismatchError
 
-    from mmreid_rcl.engine.hooks.recluster_hook import extract_dataset_features
-    from mmreid_rcl.engine.runner.state_dict_check import (
-        CheckpointMismatchError, load_checkpoint_checked)
-    from mmreid_rcl.registry import MODELS
-
-    if cfg.get('cluster_dataloader') is None:
-        raise SystemExit('the config has no cluster_dataloader (the train '
-                         'split with the test pipeline) to extract from')
-    model = MODELS.build(cfg.model)
     try:
-        load_checkpoint_checked(model, checkpoint)
+        loader = build_cluster_dataloader(cfg)
+    except ValueError as e:
+        raise SystemExit(str(e))
+    try:
+        model = build_checked_model(cfg, checkpoint)
     except CheckpointMismatchError as e:
         raise SystemExit(str(e))
-    loader = Runner.build_dataloader(cfg.cluster_dataloader)
     dataset = loader.dataset
     print(f'extracting features of {len(dataset)} images')
     feats = extract_dataset_features(model, loader, len(dataset))
@@ -128,6 +116,7 @@ def main(argv=None):
     # and scikit-learn are imported (below, not at the top of the file).
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     from mmreid_rcl.utils.output_files import check_outputs
+    from mmreid_rcl.utils.run_setup import make_projects_importable
     from mmreid_rcl.visualization.clusters import (embed_2d, plot_clusters,
                                                    select_subset,
                                                    summarize_labels)
@@ -138,18 +127,17 @@ def main(argv=None):
         raise SystemExit(f'--out: {e}')
     if not osp.isfile(args.config):
         raise SystemExit(f'config {args.config} does not exist')
-    # A config of projects/ imports `projects.<name>` (custom_imports).
-    repo_root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    if repo_root not in sys.path:
-        sys.path.insert(0, repo_root)
+    make_projects_importable()
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    from mmreid_rcl.registry import LABEL_GENERATORS
+    from mmreid_rcl.engine.hooks import build_label_generator
     from mmreid_rcl.utils import register_all_modules
     register_all_modules()
-    generator = LABEL_GENERATORS.build(
-        label_generator_cfg(cfg, args.config))
+    try:
+        generator = build_label_generator(cfg, source=args.config)
+    except ValueError as e:
+        raise SystemExit(str(e))
 
     if args.features and osp.isfile(args.features):
         data = load_feature_file(args.features)

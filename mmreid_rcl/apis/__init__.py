@@ -1,6 +1,8 @@
 from mmreid_rcl.evaluation.functional import (average_precision_per_query,
                                               protocol_exclusion,
                                               rank_distances)
+from .dataset_features import (build_checked_model, build_cluster_dataloader,
+                               extract_dataset_features)
 from .feature_io import (check_feature_output, feature_output_paths,
                          load_features, save_features)
 from .inferencer import (ReIDInferencer, load_split_samples,
@@ -15,5 +17,7 @@ __all__ = [
     'rank_gallery', 'rank_distances', 'protocol_exclusion',
     'average_precision_per_query', 'save_features', 'load_features',
     'feature_output_paths', 'check_feature_output', 'ONNXReIDInferencer',
-    'build_inferencer', 'resolve_backend', 'export_onnx', 'read_onnx_metadata'
+    'build_inferencer', 'resolve_backend', 'export_onnx',
+    'read_onnx_metadata', 'extract_dataset_features', 'build_checked_model',
+    'build_cluster_dataloader'
 ]

@@ -7,14 +7,15 @@ from .diagnostics import cluster_quality
 from .jaccard_distance import (as_unit_features, jaccard_distance,
                                k_reciprocal_encoding, k_reciprocal_sets)
 from .knn import camera_aware_knn, faiss_num_threads, knn_search
+from .labels import contiguous_labels
 from .memory import (ClusteringMemoryError, available_memory,
                      clustering_memory, estimate_clustering_memory)
 
 __all__ = [
     'BaseLabelGenerator', 'ClusteringMemoryError', 'DBSCANLabelGenerator',
-    'camera_aware_knn',
-    'as_unit_features', 'available_memory', 'cluster_quality',
-    'clustering_memory', 'dbscan_labels', 'estimate_clustering_memory',
-    'faiss_num_threads', 'jaccard_distance', 'k_reciprocal_encoding',
-    'k_reciprocal_sets', 'knn_search', 'relabel_by_first_member'
+    'camera_aware_knn', 'as_unit_features', 'available_memory',
+    'cluster_quality', 'clustering_memory', 'contiguous_labels',
+    'dbscan_labels', 'estimate_clustering_memory', 'faiss_num_threads',
+    'jaccard_distance', 'k_reciprocal_encoding', 'k_reciprocal_sets',
+    'knn_search', 'relabel_by_first_member'
 ]

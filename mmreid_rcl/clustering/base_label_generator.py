@@ -16,7 +16,8 @@ class BaseLabelGenerator(metaclass=ABCMeta):
     ``type=``; :meth:`__call__` validates and normalises the features and
     returns the labels, optionally with diagnostics. A subclass that knows
     its memory needs overrides :meth:`check_memory`, which runs before
-    anything is allocated.
+    anything is allocated. :meth:`describe` and :meth:`explain_few_clusters`
+    word the messages about the generator in its own terms.
     """
 
     #: Whether :meth:`generate` reads the images' cameras (a generator
@@ -74,6 +75,21 @@ class BaseLabelGenerator(metaclass=ABCMeta):
         """Refuse, before any allocation, a clustering of ``features`` that
         cannot fit in memory (raise :class:`MemoryError`). The default
         checks nothing."""
+
+    def describe(self) -> str:
+        """The generator and the settings that shape its clusters, as
+        messages name it. The default is its ``repr``."""
+        return repr(self)
+
+    def explain_few_clusters(self) -> str:
+        """Which settings to change when the clustering leaves fewer
+        clusters than training needs (a batch's number of identities).
+
+        The default names no setting; a generator that knows which of its
+        settings give more clusters overrides it.
+        """
+        return ('change the settings of the label generator so that it '
+                'keeps more clusters')
 
     @abstractmethod
     def generate(self, features: np.ndarray) -> Tuple[np.ndarray, dict]:

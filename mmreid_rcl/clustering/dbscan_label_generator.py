@@ -227,6 +227,14 @@ from mmreid_rcl.utils.validation import is_real
             self._estimate = None
         return labels, info
 
+    def describe(self) -> str:
+        return (f'{type(self).__name__}(eps={self.eps}, '
+                f'min_samples={self.min_samples}, k1={self.k1}, '
+                f'k2={self.k2}, camera_penalty={self.camera_penalty})')
+
+    def explain_few_clusters(self) -> str:
+        return 'raise eps or lower min_samples of the label generator'
+
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(eps={self.eps}, '
                 f'min_samples={self.min_samples}, k1={self.k1}, '

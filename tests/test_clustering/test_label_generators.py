@@ -86,3 +86,23 @@ def test_clear_errors():
         gen(np.random.default_rng(0).standard_normal((30, 8)))
     with pytest.raises(ValueError, match='2-D'):
         gen(np.ones(40))
+
+
+def test_generators_word_their_own_messages():
+    gen = DBSCANLabelGenerator(eps=0.5, min_samples=3, camera_penalty=0.1)
+    assert gen.describe() == ('DBSCANLabelGenerator(eps=0.5, min_samples=3, '
+                              'k1=30, k2=6, camera_penalty=0.1)')
+    assert gen.explain_few_clusters() == (
+        'raise eps or lower min_samples of the label generator')
+
+    class Fixed(BaseLabelGenerator):
+
+        def generate(self, features):
+            return np.zeros(len(features), dtype=np.int64), {}
+
+        def __repr__(self):
+            return 'Fixed(size=3)'
+
+    # The defaults: the repr, and advice that names no setting.
+    assert Fixed().describe() == 'Fixed(size=3)'
+    assert 'raise eps' not in Fixed().explain_few_clusters()

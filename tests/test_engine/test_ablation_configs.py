@@ -1,7 +1,7 @@
 """Every ablation config trains for a few iterations on tiny data."""
 import glob
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -108,8 +108,10 @@ def test_hps_diagnostics_runs_on_a_trained_rcl(tiny_root, tmp_path,
         Config.fromfile(path), tiny_root, str(tmp_path), imagenet_checkpoint)
     register_all_modules()
     Runner.from_cfg(cfg).train()
-    sys.path.insert(0, str(REPO / 'tools' / 'analysis'))
-    import hps_diagnostics
+    spec = importlib.util.spec_from_file_location(
+        'hps_diagnostics', REPO / 'tools' / 'analysis' / 'hps_diagnostics.py')
+    hps_diagnostics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hps_diagnostics)
     out = tmp_path / 'diag.json'
     hps_diagnostics.main([
         str(tmp_path / Path(path).name),

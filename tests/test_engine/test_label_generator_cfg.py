@@ -56,3 +56,17 @@ def test_errors():
         label_generator_cfg(
             dict(custom_hooks=[dict(type='ReClusterHook',
                                     label_generator=object())]))
+
+
+def test_build_label_generator():
+    from mmreid_rcl.clustering import DBSCANLabelGenerator
+    from mmreid_rcl.engine.hooks import build_label_generator
+    from mmreid_rcl.utils import register_all_modules
+    register_all_modules()
+    gen = build_label_generator(
+        dict(custom_hooks=[dict(type='ReClusterHook', label_generator=GEN)]))
+    assert isinstance(gen, DBSCANLabelGenerator) and gen.eps == 0.4
+    with pytest.raises(ValueError,
+                       match='^x.py has no ReClusterHook in custom_hooks: '
+                       'no label generator to cluster with$'):
+        build_label_generator(dict(custom_hooks=[]), source='x.py')

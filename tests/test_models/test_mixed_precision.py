@@ -4,7 +4,7 @@ float32 under bfloat16 autocast, and AMP training steps run.
 bfloat16 is emulated on many CPUs (slow), so the models here are tiny: a
 ResNet-18 cut after its first stage (64 channels) on 64x32 images.
 """
-import sys
+import importlib.util
 from pathlib import Path
 
 import mmengine.optim.optimizer.amp_optimizer_wrapper as amp_wrapper
@@ -17,8 +17,12 @@ from mmengine.runner import Runner
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.utils import register_all_modules
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'test_engine'))
-from e2e_utils import make_tiny_dataset, tiny_config  # noqa: E402
+_spec = importlib.util.spec_from_file_location(
+    'e2e_utils',
+    Path(__file__).resolve().parents[1] / 'test_engine' / 'e2e_utils.py')
+_e2e = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_e2e)
+make_tiny_dataset, tiny_config = _e2e.make_tiny_dataset, _e2e.tiny_config
 
 BF16 = dict(device_type='cpu', dtype=torch.bfloat16)
 

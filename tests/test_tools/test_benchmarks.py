@@ -181,10 +181,8 @@ def test_bench_training_malloc_rows_and_keep():
     _check_rows(rows)
     assert '-25.0 % time' in rows[0]['comparison']
     # mallopt in a throwaway process (it changes the allocator for good).
-    code = ('import importlib.util as u, sys; s = u.spec_from_file_location('
-            f'"b", {str(BENCH / "worker_process.py")!r}); m = '
-            'u.module_from_spec(s); s.loader.exec_module(m); '
-            'sys.exit(0 if m.keep_freed_memory() else 1)')
+    code = ('import sys; from mmreid_rcl.utils.worker_process import '
+            'keep_freed_memory; sys.exit(0 if keep_freed_memory() else 1)')
     assert subprocess.run([sys.executable, '-c', code]).returncode == 0
 
 

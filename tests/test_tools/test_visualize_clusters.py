@@ -1,6 +1,5 @@
 """tools/visualize_clusters.py: features -> clustering -> 2-D picture."""
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,14 +87,15 @@ def test_errors(tool, tmp_path):
 
 @pytest.mark.slow
 def test_extracts_with_a_checkpoint(tool, tmp_path, capsys):
-    sys.path.insert(0, str(REPO / 'tests' / 'test_engine'))
-    from e2e_utils import make_tiny_dataset, tiny_config
-
+    spec = importlib.util.spec_from_file_location(
+        'e2e_utils', REPO / 'tests' / 'test_engine' / 'e2e_utils.py')
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
     from mmreid_rcl.registry import MODELS
     from mmreid_rcl.utils import register_all_modules
     register_all_modules()
-    root = make_tiny_dataset(str(tmp_path / 'data'))
-    cfg = tiny_config(root, str(tmp_path / 'work'))
+    root = e2e.make_tiny_dataset(str(tmp_path / 'data'))
+    cfg = e2e.tiny_config(root, str(tmp_path / 'work'))
     cfg_path = str(tmp_path / 'tiny.py')
     cfg.dump(cfg_path)
     torch.manual_seed(0)

@@ -47,21 +47,20 @@ refinement make the difference.
 import argparse
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
-
 # The numerics live in the package; the names stay importable from here.
-# isort: off
-from mmreid_rcl.evaluation.functional import (  # noqa: E402
-    draw_sets, impostor_auc, impostor_flags, mean_mutual_similarity,
-    mutual_similarity_weights, normalised_entropy, pick_rates, roc_auc,
-    set_loss, similarity_weights, single_impostor_lowest, within_set_auc)
-# isort: on
+from mmreid_rcl.evaluation.functional import (draw_sets, impostor_auc,
+                                              impostor_flags,
+                                              mean_mutual_similarity,
+                                              mutual_similarity_weights,
+                                              normalised_entropy, pick_rates,
+                                              roc_auc, set_loss,
+                                              similarity_weights,
+                                              single_impostor_lowest,
+                                              within_set_auc)
 
 __all__ = [
     'draw_sets', 'impostor_auc', 'impostor_flags', 'mean_mutual_similarity',
@@ -103,13 +102,14 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
-    from mmreid_rcl.engine.hooks.recluster_hook import (
-        contiguous_labels, extract_dataset_features)
+    from mmreid_rcl.apis.dataset_features import (build_cluster_dataloader,
+                                                  extract_dataset_features)
+    from mmreid_rcl.clustering import contiguous_labels
+    from mmreid_rcl.engine.hooks import build_label_generator
     from mmreid_rcl.engine.runner.state_dict_check import (
         CheckpointMismatchError, load_checkpoint_checked)
-    from mmreid_rcl.registry import LABEL_GENERATORS, MODELS
+    from mmreid_rcl.registry import MODELS
     from mmreid_rcl.utils import register_all_modules
     from mmreid_rcl.utils.output_files import check_outputs
 
@@ -132,7 +132,10 @@ def main(argv=None):
     except CheckpointMismatchError as e:
         raise SystemExit(str(e))
     model.eval()
-    loader = Runner.build_dataloader(cfg.cluster_dataloader)
+    try:
+        loader = build_cluster_dataloader(cfg)
+    except ValueError as e:
+        raise SystemExit(str(e))
     dataset = loader.dataset
     if args.features:
         feats = torch.from_numpy(np.load(args.features)['features'])
@@ -149,8 +152,10 @@ def main(argv=None):
                 f'the checkpoint holds {len(labels)} pseudo labels but the '
                 f'train split has {len(dataset)} images')
     else:
-        hook = [h for h in cfg.custom_hooks if h['type'] == 'ReClusterHook']
-        generator = LABEL_GENERATORS.build(hook[0]['label_generator'])
+        try:
+            generator = build_label_generator(cfg, source=args.config)
+        except ValueError as e:
+            raise SystemExit(str(e))
         labels = contiguous_labels(np.asarray(generator(feats.numpy())))
         model.set_clusters(feats, torch.as_tensor(labels), epoch=0)
     if args.save_features:

@@ -71,8 +71,6 @@ import os.path as osp
 import sys
 from typing import List, Optional, Tuple
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 DEFAULT_VALUES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 SPLITS = ('train', 'query', 'gallery', 'test')
 PARTS = ('labelled', 'unlabelled', 'all')
@@ -258,9 +256,8 @@ def main(argv=None):
     # See tools/train.py: sleeping OpenMP threads; set before torch, faiss
     # and scikit-learn are imported (below, not at the top of the file).
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    # A config of projects/ imports `projects.<name>` (custom_imports).
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
+    from mmreid_rcl.utils.run_setup import make_projects_importable
+    make_projects_importable()
     args = parse_args(argv)
     from mmreid_rcl.utils.output_files import check_outputs
     if args.out:

@@ -57,10 +57,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from worker_process import (add_worker_options, print_rows,  # noqa: E402
-                            run_worker_process, start_worker, without_json,
-                            write_result)
+from mmreid_rcl.utils.worker_process import (add_worker_options, print_rows,
+                                             run_worker_process, start_worker,
+                                             without_json, write_result)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SHARED = os.environ.get('MMREID_RCL_SHARED', osp.join(REPO, '..', 'shared'))

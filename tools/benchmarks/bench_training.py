@@ -60,10 +60,9 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from worker_process import (add_worker_options, print_rows,  # noqa: E402
-                            run_worker_process, start_worker, without_json,
-                            write_result)
+from mmreid_rcl.utils.worker_process import (add_worker_options, print_rows,
+                                             run_worker_process, start_worker,
+                                             without_json, write_result)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = {

@@ -315,9 +315,273 @@ def _limb(lab: np.ndarray, start, angle: float, length: float,
     return end
 
 
+class _Figure:
+    """Where the parts of one person go, in pixels of the label map.
+
+    Built from the identity's proportions and the pose of one image; the
+    ``_draw_*`` functions below read it.
+    """
+
+    def __init__(self, identity: Dict, pose: Dict, cx: float, top: float,
+                 body_h: float) -> None:
+        ident = identity
+        self.ident, self.pose, self.view = ident, pose, pose['view']
+        self.cx, self.top, self.body_h = cx, top, body_h
+        self.side = side = self.view == 'side'
+        self.facing = pose['facing'] if side else 1.0
+        # A back view is a mirrored front view, so asymmetric items swap
+        # sides.
+        self.mirror = -1.0 if self.view == 'back' else 1.0
+
+        self.head_h = head_h = ident['head'] * body_h
+        self.head_w = head_h * (0.72 if side else 0.8)
+        shoulder_half = ident['shoulders'] * body_h / 2
+        hip_half = shoulder_half * ident['hips']
+        if side:
+            shoulder_half *= 0.55
+            hip_half *= 0.6
+        self.shoulder_half, self.hip_half = shoulder_half, hip_half
+        bottom = top + body_h
+        self.hip_y = bottom - ident['legs'] * body_h
+        neck_y = top + head_h * 0.95
+        self.shoulder_y = neck_y + 0.025 * body_h
+        self.arm_w = 0.055 * body_h * ident['limb']
+        self.leg_w = 0.075 * body_h * ident['limb']
+        self.lean = math.tan(pose['lean'])
+        self.swing = ident['gait'] * math.sin(pose['phase'])
+        self.head_c = (self.lx(cx, top + head_h / 2), top + head_h / 2)
+        self.torso_h = self.hip_y - self.shoulder_y
+        self.chest = (self.lx(cx, self.shoulder_y + 0.35 * self.torso_h),
+                      self.shoulder_y + .35 * self.torso_h)
+
+    def lx(self, x: float, y: float) -> float:
+        """Shift a point above the hips with the lean of the body."""
+        return x + (self.hip_y - y) * self.lean
+
+    def bag_side(self, bag: Dict) -> float:
+        """-1 or 1: the side of the body the bag is seen on."""
+        return bag['side'] * self.mirror * (self.facing if self.side else 1.0)
+
+
+def _draw_legs(lab: np.ndarray, f: _Figure) -> None:
+    """Thigh then shin of each leg, shoes at the ends."""
+    ident, pose, body_h, leg_w = f.ident, f.pose, f.body_h, f.leg_w
+    thigh = ident['legs'] * body_h * 0.5
+    shin = ident['legs'] * body_h * 0.5 - 0.03 * body_h
+    leg_label = _SKIN if ident['bottom_style'] == 'skirt' else _BOTTOM
+    shin_label = _BOTTOM if ident['bottom_style'] == 'trousers' else _SKIN
+    for i, sgn in enumerate((-1.0, 1.0)):
+        if f.side:
+            a = f.facing * sgn * f.swing + pose['leg_jitter'][i]
+            hip = (f.cx, f.hip_y)
+        else:
+            a = sgn * (0.04 + 0.1 * abs(f.swing)) + pose['leg_jitter'][i]
+            hip = (f.cx + sgn * f.hip_half * 0.5, f.hip_y)
+        knee = _limb(lab, hip, a, thigh, leg_w, leg_label)
+        bend = -f.facing * pose['knee'][i] if f.side else \
+            0.3 * pose['knee'][i]
+        foot = _limb(lab, knee, a + bend * (1 if f.side else sgn), shin,
+                     leg_w * 0.85, shin_label)
+        shoe_w = leg_w * (1.1 if f.side else 0.6)
+        shoe_c = (foot[0] + (f.facing * leg_w * 0.4 if f.side else 0.0),
+                  foot[1] + 0.01 * body_h)
+        cv2.ellipse(lab, _pt(*shoe_c),
+                    _pt(max(1.0, shoe_w), max(1.0, 0.025 * body_h)), 0, 0,
+                    360, _SHOES, -1)
+
+
+def _draw_pelvis(lab: np.ndarray, f: _Figure) -> None:
+    """The pelvis, and the skirt over the thighs."""
+    cx, hip_y, hip_half, body_h = f.cx, f.hip_y, f.hip_half, f.body_h
+    pelvis = np.array([
+        _pt(cx - hip_half, hip_y - 0.02 * body_h),
+        _pt(cx + hip_half, hip_y - 0.02 * body_h),
+        _pt(cx + hip_half * 0.8, hip_y + 0.07 * body_h),
+        _pt(cx - hip_half * 0.8, hip_y + 0.07 * body_h)
+    ])
+    cv2.fillConvexPoly(lab, pelvis, _BOTTOM)
+    if f.ident['bottom_style'] == 'skirt':
+        skirt = np.array([
+            _pt(cx - hip_half, hip_y - 0.02 * body_h),
+            _pt(cx + hip_half, hip_y - 0.02 * body_h),
+            _pt(cx + hip_half * 1.5, hip_y + 0.2 * body_h),
+            _pt(cx - hip_half * 1.5, hip_y + 0.2 * body_h)
+        ])
+        cv2.fillConvexPoly(lab, skirt, _BOTTOM)
+
+
+def _draw_arm(lab: np.ndarray, f: _Figure, i: int,
+              sgn: float) -> Tuple[float, float]:
+    """Upper arm, forearm and hand of arm ``i`` (``sgn``: its side);
+    returns the hand."""
+    ident, pose, arm_w = f.ident, f.pose, f.arm_w
+    cx, shoulder_y = f.cx, f.shoulder_y
+    if f.side:
+        shoulder = (f.lx(cx, shoulder_y), shoulder_y + arm_w * 0.5)
+        a = -f.facing * sgn * f.swing * 1.2 + pose['arm_jitter'][i] * 0.5
+        bend = f.facing * pose['elbow'][i]
+    else:
+        shoulder = (f.lx(cx + sgn * (f.shoulder_half - arm_w * 0.4),
+                         shoulder_y), shoulder_y + arm_w * 0.5)
+        a = sgn * (ident['arm_spread'] + abs(pose['arm_jitter'][i]) * .5)
+        bend = -sgn * pose['elbow'][i] * 0.3
+    upper = 0.18 * f.body_h
+    elbow = _limb(lab, shoulder, a, upper, arm_w, _TOP)
+    fore = _SKIN if ident['sleeves'] == 'short' else _TOP
+    hand = _limb(lab, elbow, a + bend, 0.17 * f.body_h, arm_w * 0.85, fore)
+    cv2.circle(lab, _pt(*hand), max(1, int(arm_w * 0.55)), _SKIN, -1)
+    return hand
+
+
+def _draw_behind_torso(lab: np.ndarray, f: _Figure) -> None:
+    """A side view's backpack, and long hair falling behind the shoulders
+    in front and side views."""
+    body_h, shoulder_y = f.body_h, f.shoulder_y
+    if f.ident['backpack'] is not None and f.side:
+        x_back = f.lx(f.cx, shoulder_y) - f.facing * f.shoulder_half
+        x_out = x_back - f.facing * 0.09 * body_h
+        box = np.array([
+            _pt(x_back, shoulder_y + 0.02 * body_h),
+            _pt(x_out, shoulder_y + 0.04 * body_h),
+            _pt(x_out, f.hip_y - 0.04 * body_h),
+            _pt(x_back, f.hip_y - 0.02 * body_h)
+        ])
+        cv2.fillConvexPoly(lab, box, _BACKPACK)
+    if f.ident['hair_style'] == 'long' and f.view != 'back':
+        head_c, head_w = f.head_c, f.head_w
+        hx = head_c[0] - (f.facing * head_w * 0.25 if f.side else 0.0)
+        cv2.rectangle(lab, _pt(hx - head_w * 0.55, head_c[1]),
+                      _pt(hx + head_w * 0.55, shoulder_y + 0.08 * body_h),
+                      _HAIR, -1)
+
+
+def _draw_torso(lab: np.ndarray, f: _Figure) -> None:
+    """Torso and neck."""
+    cx, shoulder_y, hip_y = f.cx, f.shoulder_y, f.hip_y
+    torso = np.array([
+        _pt(f.lx(cx - f.shoulder_half, shoulder_y), shoulder_y),
+        _pt(f.lx(cx + f.shoulder_half, shoulder_y), shoulder_y),
+        _pt(cx + f.hip_half, hip_y + 0.01 * f.body_h),
+        _pt(cx - f.hip_half, hip_y + 0.01 * f.body_h)
+    ])
+    cv2.fillConvexPoly(lab, torso, _TOP)
+    head_c, head_w = f.head_c, f.head_w
+    cv2.rectangle(lab, _pt(head_c[0] - head_w * 0.18, head_c[1]),
+                  _pt(head_c[0] + head_w * 0.18, shoulder_y + 1), _SKIN, -1)
+
+
+def _draw_logo(lab: np.ndarray, f: _Figure) -> None:
+    """The logo of a logo shirt: on the chest in front, and a band shirt's
+    band, which wraps around, in side views too."""
+    if f.ident['pattern'] != 'logo':
+        return
+    chest, shoulder_half = f.chest, f.shoulder_half
+    shape = f.ident['logo_shape']
+    r = shoulder_half * 0.45
+    if f.view == 'front' and shape == 'disc':
+        cv2.circle(lab, _pt(*chest), max(1, int(r)), _LOGO, -1)
+    elif f.view == 'front' and shape == 'square':
+        cv2.rectangle(lab, _pt(chest[0] - r, chest[1] - r),
+                      _pt(chest[0] + r, chest[1] + r), _LOGO, -1)
+    elif f.view == 'front' or (f.side and shape == 'band'):
+        cv2.rectangle(lab, _pt(chest[0] - shoulder_half, chest[1] - r / 2),
+                      _pt(chest[0] + shoulder_half, chest[1] + r / 2),
+                      _LOGO, -1)
+
+
+def _draw_backpack_and_strap(lab: np.ndarray, f: _Figure) -> None:
+    """A backpack seen from the back or its straps seen from the front,
+    and the strap of a shoulder bag."""
+    cx, shoulder_y, body_h = f.cx, f.shoulder_y, f.body_h
+    if f.ident['backpack'] is not None and f.view == 'back':
+        bw = f.shoulder_half * 0.8
+        corner = (f.lx(cx, shoulder_y) - bw, shoulder_y + 0.03 * body_h)
+        cv2.rectangle(lab, _pt(*corner),
+                      _pt(cx + bw, f.hip_y - 0.03 * body_h), _BACKPACK, -1)
+    elif f.ident['backpack'] is not None and f.view == 'front':
+        for sgn in (-1.0, 1.0):
+            x = f.lx(cx + sgn * f.shoulder_half * 0.6, shoulder_y)
+            cv2.line(lab, _pt(x, shoulder_y),
+                     _pt(x, shoulder_y + 0.6 * f.torso_h), _BACKPACK,
+                     max(1, int(f.arm_w * 0.35)))
+    bag = f.ident['bag']
+    if bag is not None and bag['style'] == 'shoulder':
+        s = f.bag_side(bag)
+        strap_from = (f.lx(cx - s * f.shoulder_half * 0.7, shoulder_y),
+                      shoulder_y)
+        strap_to = (cx + s * f.hip_half, f.hip_y - 0.02 * body_h)
+        cv2.line(lab, _pt(*strap_from), _pt(*strap_to), _BAG,
+                 max(1, int(f.arm_w * 0.3)))
+
+
+def _draw_bag(lab: np.ndarray, f: _Figure, hands: List) -> None:
+    """A shoulder bag at the hip, or a hand bag under the hand on its
+    side."""
+    bag = f.ident['bag']
+    if bag is None:
+        return
+    s = f.bag_side(bag)
+    bw = bag['size'] * f.body_h
+    if bag['style'] == 'shoulder':
+        bc = (f.cx + s * f.hip_half, f.hip_y)
+    else:
+        hand = hands[1] if (s > 0 or f.side) else hands[0]
+        bc = (hand[0], hand[1] + bw * 0.45)
+    cv2.rectangle(lab, _pt(bc[0] - bw * 0.5, bc[1] - bw * 0.4),
+                  _pt(bc[0] + bw * 0.5, bc[1] + bw * 0.4), _BAG, -1)
+
+
+def _draw_head(lab: np.ndarray, f: _Figure) -> None:
+    """Hair as a slightly larger ellipse behind the face, so that it shows
+    on top (front), all over (back) or behind (side)."""
+    head_c, head_w, head_h = f.head_c, f.head_w, f.head_h
+    side, facing = f.side, f.facing
+    hair_axes = _pt(head_w * 0.56, head_h * 0.54)
+    if f.ident['hair_style'] == 'shaved':
+        hair_axes = _pt(head_w * 0.5, head_h * 0.5)
+    hair_c = (head_c[0] - (facing * head_w * 0.12 if side else 0.0),
+              head_c[1] - head_h * 0.04)
+    cv2.ellipse(lab, _pt(*hair_c), hair_axes, 0, 0, 360, _HAIR, -1)
+    if f.view != 'back':
+        face_c = (head_c[0] + (facing * head_w * 0.12 if side else 0.0),
+                  head_c[1] + head_h * 0.1)
+        cv2.ellipse(lab, _pt(*face_c), _pt(head_w * 0.46, head_h * 0.42), 0,
+                    0, 360, _SKIN, -1)
+    elif f.ident['hair_style'] == 'long':
+        cv2.rectangle(lab, _pt(head_c[0] - head_w * 0.5, head_c[1]),
+                      _pt(head_c[0] + head_w * 0.5,
+                          f.shoulder_y + 0.1 * f.body_h), _HAIR, -1)
+
+
+def _draw_hat(lab: np.ndarray, f: _Figure) -> None:
+    """A cap (crown, and its peak in front and side views) or a beanie."""
+    hat = f.ident['hat']
+    if hat is None:
+        return
+    head_c, head_w, head_h = f.head_c, f.head_w, f.head_h
+    if hat['style'] != 'cap':
+        cv2.ellipse(lab, _pt(head_c[0], head_c[1] - head_h * 0.05),
+                    _pt(head_w * 0.58, head_h * 0.55), 0, 180, 360, _HAT, -1)
+        return
+    cv2.ellipse(lab, _pt(head_c[0], head_c[1] - head_h * 0.12),
+                _pt(head_w * 0.56, head_h * 0.42), 0, 180, 360, _HAT, -1)
+    if f.view == 'front':
+        cv2.ellipse(lab, _pt(head_c[0], head_c[1] - head_h * 0.1),
+                    _pt(head_w * 0.5, head_h * 0.1), 0, 0, 360, _HAT, -1)
+    elif f.side:
+        y = head_c[1] - head_h * 0.14
+        cv2.rectangle(lab, _pt(head_c[0], y),
+                      _pt(head_c[0] + f.facing * head_w * 0.85,
+                          y + head_h * 0.1), _HAT, -1)
+
+
 def draw_person(lab: np.ndarray, identity: Dict, pose: Dict, cx: float,
                 top: float, body_h: float) -> Dict:
     """Draw the part labels of one person into a label map.
+
+    Parts are drawn back to front: legs, pelvis, (side view) the far arm
+    and the backpack, hair behind the shoulders, torso, logo, backpack or
+    straps, the near arm(s), bag, head, hat.
 
     Args:
         lab (np.ndarray): uint8 label map of shape (H, W), drawn in place.
@@ -330,231 +594,28 @@ def draw_person(lab: np.ndarray, identity: Dict, pose: Dict, cx: float,
     Returns:
         dict: Geometry the colouring needs (centre, shoulder row, widths).
     """
-    ident, view = identity, pose['view']
-    side = view == 'side'
-    facing = pose['facing'] if side else 1.0
-    # A back view is a mirrored front view, so asymmetric items swap sides.
-    mirror = -1.0 if view == 'back' else 1.0
-
-    head_h = ident['head'] * body_h
-    head_w = head_h * (0.72 if side else 0.8)
-    shoulder_half = ident['shoulders'] * body_h / 2
-    hip_half = shoulder_half * ident['hips']
-    if side:
-        shoulder_half *= 0.55
-        hip_half *= 0.6
-    bottom = top + body_h
-    hip_y = bottom - ident['legs'] * body_h
-    neck_y = top + head_h * 0.95
-    shoulder_y = neck_y + 0.025 * body_h
-    arm_w = 0.055 * body_h * ident['limb']
-    leg_w = 0.075 * body_h * ident['limb']
-    lean = math.tan(pose['lean'])
-
-    def lx(x, y):
-        """Shift a point above the hips with the lean of the body."""
-        return x + (hip_y - y) * lean
-
-    phase = pose['phase']
-    swing = ident['gait'] * math.sin(phase)
-
-    # Legs: thigh then shin, shoes at the ends.
-    thigh = ident['legs'] * body_h * 0.5
-    shin = ident['legs'] * body_h * 0.5 - 0.03 * body_h
-    leg_label = _SKIN if ident['bottom_style'] == 'skirt' else _BOTTOM
-    shin_label = _BOTTOM if ident['bottom_style'] == 'trousers' else _SKIN
-    for i, sgn in enumerate((-1.0, 1.0)):
-        if side:
-            a = facing * sgn * swing + pose['leg_jitter'][i]
-            hip = (cx, hip_y)
-        else:
-            a = sgn * (0.04 + 0.1 * abs(swing)) + pose['leg_jitter'][i]
-            hip = (cx + sgn * hip_half * 0.5, hip_y)
-        knee = _limb(lab, hip, a, thigh, leg_w, leg_label)
-        bend = -facing * pose['knee'][i] if side else 0.3 * pose['knee'][i]
-        foot = _limb(lab, knee, a + bend * (1 if side else sgn), shin,
-                     leg_w * 0.85, shin_label)
-        shoe_w = leg_w * (1.1 if side else 0.6)
-        shoe_c = (foot[0] + (facing * leg_w * 0.4 if side else 0.0),
-                  foot[1] + 0.01 * body_h)
-        cv2.ellipse(lab, _pt(*shoe_c),
-                    _pt(max(1.0, shoe_w), max(1.0, 0.025 * body_h)), 0, 0,
-                    360, _SHOES, -1)
-    # Pelvis, and the skirt over the thighs.
-    pelvis = np.array([
-        _pt(cx - hip_half, hip_y - 0.02 * body_h),
-        _pt(cx + hip_half, hip_y - 0.02 * body_h),
-        _pt(cx + hip_half * 0.8, hip_y + 0.07 * body_h),
-        _pt(cx - hip_half * 0.8, hip_y + 0.07 * body_h)
-    ])
-    cv2.fillConvexPoly(lab, pelvis, _BOTTOM)
-    if ident['bottom_style'] == 'skirt':
-        skirt = np.array([
-            _pt(cx - hip_half, hip_y - 0.02 * body_h),
-            _pt(cx + hip_half, hip_y - 0.02 * body_h),
-            _pt(cx + hip_half * 1.5, hip_y + 0.2 * body_h),
-            _pt(cx - hip_half * 1.5, hip_y + 0.2 * body_h)
-        ])
-        cv2.fillConvexPoly(lab, skirt, _BOTTOM)
-
-    # Arms: the far arm of a side view goes behind the torso.
-    def arm(i, sgn):
-        if side:
-            shoulder = (lx(cx, shoulder_y), shoulder_y + arm_w * 0.5)
-            a = -facing * sgn * swing * 1.2 + pose['arm_jitter'][i] * 0.5
-            bend = facing * pose['elbow'][i]
-        else:
-            shoulder = (lx(cx + sgn * (shoulder_half - arm_w * 0.4),
-                           shoulder_y), shoulder_y + arm_w * 0.5)
-            a = sgn * (ident['arm_spread'] + abs(pose['arm_jitter'][i]) * .5)
-            bend = -sgn * pose['elbow'][i] * 0.3
-        upper = 0.18 * body_h
-        elbow = _limb(lab, shoulder, a, upper, arm_w, _TOP)
-        fore = _SKIN if ident['sleeves'] == 'short' else _TOP
-        hand = _limb(lab, elbow, a + bend, 0.17 * body_h, arm_w * 0.85,
-                     fore)
-        cv2.circle(lab, _pt(*hand), max(1, int(arm_w * 0.55)), _SKIN, -1)
-        return hand
-
+    f = _Figure(identity, pose, cx, top, body_h)
+    _draw_legs(lab, f)
+    _draw_pelvis(lab, f)
     hands = [None, None]
-    if side:
-        hands[0] = arm(0, -1.0)
-
-    # Backpack behind the body in side view, before the torso.
-    backpack = ident['backpack'] is not None
-    if backpack and side:
-        x_back = lx(cx, shoulder_y) - facing * shoulder_half
-        x_out = x_back - facing * 0.09 * body_h
-        box = np.array([
-            _pt(x_back, shoulder_y + 0.02 * body_h),
-            _pt(x_out, shoulder_y + 0.04 * body_h),
-            _pt(x_out, hip_y - 0.04 * body_h),
-            _pt(x_back, hip_y - 0.02 * body_h)
-        ])
-        cv2.fillConvexPoly(lab, box, _BACKPACK)
-
-    # Long hair falls behind the shoulders in front and side views.
-    head_c = (lx(cx, top + head_h / 2), top + head_h / 2)
-    long_hair = ident['hair_style'] == 'long'
-    if long_hair and view != 'back':
-        hx = head_c[0] - (facing * head_w * 0.25 if side else 0.0)
-        cv2.rectangle(lab, _pt(hx - head_w * 0.55, head_c[1]),
-                      _pt(hx + head_w * 0.55, shoulder_y + 0.08 * body_h),
-                      _HAIR, -1)
-
-    # Torso.
-    torso = np.array([
-        _pt(lx(cx - shoulder_half, shoulder_y), shoulder_y),
-        _pt(lx(cx + shoulder_half, shoulder_y), shoulder_y),
-        _pt(cx + hip_half, hip_y + 0.01 * body_h),
-        _pt(cx - hip_half, hip_y + 0.01 * body_h)
-    ])
-    cv2.fillConvexPoly(lab, torso, _TOP)
-    # Neck.
-    cv2.rectangle(lab, _pt(head_c[0] - head_w * 0.18, head_c[1]),
-                  _pt(head_c[0] + head_w * 0.18, shoulder_y + 1), _SKIN, -1)
-
-    torso_h = hip_y - shoulder_y
-    chest = (lx(cx, shoulder_y + 0.35 * torso_h), shoulder_y + .35 * torso_h)
-    if ident['pattern'] == 'logo' and view == 'front':
-        r = shoulder_half * 0.45
-        shape = ident['logo_shape']
-        if shape == 'disc':
-            cv2.circle(lab, _pt(*chest), max(1, int(r)), _LOGO, -1)
-        elif shape == 'square':
-            cv2.rectangle(lab, _pt(chest[0] - r, chest[1] - r),
-                          _pt(chest[0] + r, chest[1] + r), _LOGO, -1)
-        else:
-            cv2.rectangle(lab, _pt(chest[0] - shoulder_half, chest[1] - r/2),
-                          _pt(chest[0] + shoulder_half, chest[1] + r / 2),
-                          _LOGO, -1)
-    if ident['pattern'] == 'logo' and side:
-        # The band of a logo shirt wraps around; seen on the side too.
-        if ident['logo_shape'] == 'band':
-            r = shoulder_half * 0.45
-            cv2.rectangle(lab,
-                          _pt(chest[0] - shoulder_half, chest[1] - r / 2),
-                          _pt(chest[0] + shoulder_half, chest[1] + r / 2),
-                          _LOGO, -1)
-
-    if backpack and view == 'back':
-        bw = shoulder_half * 0.8
-        corner = (lx(cx, shoulder_y) - bw, shoulder_y + 0.03 * body_h)
-        cv2.rectangle(lab, _pt(*corner), _pt(cx + bw, hip_y - 0.03 * body_h),
-                      _BACKPACK, -1)
-    elif backpack and view == 'front':
-        for sgn in (-1.0, 1.0):
-            x = lx(cx + sgn * shoulder_half * 0.6, shoulder_y)
-            cv2.line(lab, _pt(x, shoulder_y),
-                     _pt(x, shoulder_y + 0.6 * torso_h), _BACKPACK,
-                     max(1, int(arm_w * 0.35)))
-
-    bag = ident['bag']
-    if bag is not None and bag['style'] == 'shoulder':
-        s = bag['side'] * mirror * (facing if side else 1.0)
-        strap_from = (lx(cx - s * shoulder_half * 0.7, shoulder_y), shoulder_y)
-        strap_to = (cx + s * hip_half, hip_y - 0.02 * body_h)
-        cv2.line(lab, _pt(*strap_from), _pt(*strap_to), _BAG,
-                 max(1, int(arm_w * 0.3)))
-
-    if side:
-        hands[1] = arm(1, 1.0)
+    if f.side:  # the far arm goes behind the torso
+        hands[0] = _draw_arm(lab, f, 0, -1.0)
+    _draw_behind_torso(lab, f)
+    _draw_torso(lab, f)
+    _draw_logo(lab, f)
+    _draw_backpack_and_strap(lab, f)
+    if f.side:
+        hands[1] = _draw_arm(lab, f, 1, 1.0)
     else:
-        hands[0] = arm(0, -1.0)
-        hands[1] = arm(1, 1.0)
-
-    if bag is not None:
-        s = bag['side'] * mirror * (facing if side else 1.0)
-        bw = bag['size'] * body_h
-        if bag['style'] == 'shoulder':
-            bc = (cx + s * hip_half, hip_y)
-        else:
-            hand = hands[1] if (s > 0 or side) else hands[0]
-            bc = (hand[0], hand[1] + bw * 0.45)
-        cv2.rectangle(lab, _pt(bc[0] - bw * 0.5, bc[1] - bw * 0.4),
-                      _pt(bc[0] + bw * 0.5, bc[1] + bw * 0.4), _BAG, -1)
-
-    # Head: hair as a slightly larger ellipse behind the face, so that it
-    # shows on top (front), all over (back) or behind (side).
-    hair_axes = _pt(head_w * 0.56, head_h * 0.54)
-    if ident['hair_style'] == 'shaved':
-        hair_axes = _pt(head_w * 0.5, head_h * 0.5)
-    hair_c = (head_c[0] - (facing * head_w * 0.12 if side else 0.0),
-              head_c[1] - head_h * 0.04)
-    cv2.ellipse(lab, _pt(*hair_c), hair_axes, 0, 0, 360, _HAIR, -1)
-    if view != 'back':
-        face_c = (head_c[0] + (facing * head_w * 0.12 if side else 0.0),
-                  head_c[1] + head_h * 0.1)
-        cv2.ellipse(lab, _pt(*face_c), _pt(head_w * 0.46, head_h * 0.42), 0,
-                    0, 360, _SKIN, -1)
-    elif long_hair:
-        cv2.rectangle(lab, _pt(head_c[0] - head_w * 0.5, head_c[1]),
-                      _pt(head_c[0] + head_w * 0.5,
-                          shoulder_y + 0.1 * body_h), _HAIR, -1)
-
-    hat = ident['hat']
-    if hat is not None:
-        if hat['style'] == 'cap':
-            cv2.ellipse(lab, _pt(head_c[0], head_c[1] - head_h * 0.12),
-                        _pt(head_w * 0.56, head_h * 0.42), 0, 180, 360, _HAT,
-                        -1)
-            if view == 'front':
-                cv2.ellipse(lab, _pt(head_c[0], head_c[1] - head_h * 0.1),
-                            _pt(head_w * 0.5, head_h * 0.1), 0, 0, 360,
-                            _HAT, -1)
-            elif side:
-                y = head_c[1] - head_h * 0.14
-                cv2.rectangle(lab, _pt(head_c[0], y),
-                              _pt(head_c[0] + facing * head_w * 0.85,
-                                  y + head_h * 0.1), _HAT, -1)
-        else:
-            cv2.ellipse(lab, _pt(head_c[0], head_c[1] - head_h * 0.05),
-                        _pt(head_w * 0.58, head_h * 0.55), 0, 180, 360, _HAT,
-                        -1)
+        hands[0] = _draw_arm(lab, f, 0, -1.0)
+        hands[1] = _draw_arm(lab, f, 1, 1.0)
+    _draw_bag(lab, f, hands)
+    _draw_head(lab, f)
+    _draw_hat(lab, f)
     return dict(
         cx=cx,
-        shoulder_y=shoulder_y,
-        width=max(shoulder_half, hip_half) * 2,
+        shoulder_y=f.shoulder_y,
+        width=max(f.shoulder_half, f.hip_half) * 2,
         body_h=body_h)
 
 

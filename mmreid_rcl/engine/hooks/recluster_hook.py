@@ -6,97 +6,19 @@ from typing import Optional, Union
 
 import numpy as np
 import torch
-from mmengine.dist import all_gather, broadcast, get_dist_info, is_main_process
+from mmengine.dist import broadcast, get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.utils import ProgressBar
 
+from mmreid_rcl.clustering import BaseLabelGenerator
+from mmreid_rcl.clustering.labels import contiguous_labels
+from mmreid_rcl.engine.dataset_features import extract_dataset_features
 from mmreid_rcl.registry import HOOKS, LABEL_GENERATORS
 
 
 def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
-
-
-def contiguous_labels(labels: np.ndarray) -> np.ndarray:
-    """Renumber cluster ids to 0..C-1 (keeping their order); -1 stays."""
-    labels = np.asarray(labels, dtype=np.int64)
-    out = np.full_like(labels, -1)
-    keep = labels >= 0
-    _, out[keep] = np.unique(labels[keep], return_inverse=True)
-    return out
-
-
-@torch.no_grad()
-def extract_dataset_features(model, dataloader,
-                             num_samples: int,
-                             progress: bool = True) -> torch.Tensor:
-    """Features of a whole dataset, sharded over ranks and gathered.
-
-    Every rank extracts its share (the dataloader's sampler shards), then
-    the (sample_idx, feature) pairs of all ranks are gathered and put in
-    ``sample_idx`` order, so every rank returns the same (N, D) tensor.
-
-    Args:
-        model (nn.Module): the model (wrappers are unwrapped); its
-            ``data_preprocessor`` and ``forward(mode='tensor')`` are used.
-        dataloader (DataLoader): test-pipeline loader over the dataset.
-        num_samples (int): N, the dataset length.
-        progress (bool): show a progress bar on the main process.
-
-    Returns:
-        Tensor: (N, D) float32 features on the CPU.
-    """
-    model = _unwrap(model)
-    was_training = model.training
-    model.eval()
-    indices, feats = [], []
-    show = progress and is_main_process()
-    bar = ProgressBar(len(dataloader)) if show else None
-    for data in dataloader:
-        data = model.data_preprocessor(data, False)
-        out = model(data['inputs'], mode='tensor')
-        feats.append(out.float().cpu())
-        indices.append(
-            torch.as_tensor([s.sample_idx for s in data['data_samples']]))
-        if bar is not None:
-            bar.update()
-    if show:
-        print()
-    model.train(was_training)
-    idx = torch.cat(indices)
-    feats = torch.cat(feats)
-    _, world_size = get_dist_info()
-    if world_size > 1:
-        idx, feats = _gather_padded(idx, feats)
-    result = torch.zeros(num_samples, feats.size(1))
-    seen = torch.zeros(num_samples, dtype=torch.bool)
-    result[idx] = feats
-    seen[idx] = True
-    if not bool(seen.all()):
-        missing = torch.nonzero(~seen).flatten()[:5].tolist()
-        raise RuntimeError(f'feature extraction missed samples {missing}...: '
-                           'the cluster dataloader must cover the whole '
-                           'train split (DefaultSampler, shuffle=False)')
-    return result
-
-
-def _gather_padded(idx: torch.Tensor, feats: torch.Tensor):
-    """all_gather of per-rank tensors whose lengths may differ."""
-    device = 'cuda' if torch.cuda.is_available() and \
-        torch.distributed.get_backend() == 'nccl' else 'cpu'
-    size = torch.tensor([idx.numel()], device=device)
-    sizes = [int(s) for s in all_gather(size)]
-    longest = max(sizes)
-    pad = longest - idx.numel()
-    idx_p = torch.cat([idx, idx.new_full((pad, ), -1)]).to(device)
-    feats_p = torch.cat([feats, feats.new_zeros(pad, feats.size(1))])
-    gathered_idx = all_gather(idx_p)
-    gathered_feats = all_gather(feats_p.to(device))
-    idx = torch.cat([g[:n].cpu() for g, n in zip(gathered_idx, sizes)])
-    feats = torch.cat([g[:n].cpu() for g, n in zip(gathered_feats, sizes)])
-    return idx, feats
 
 
 @HOOKS.register_module()
@@ -114,7 +36,8 @@ class ReClusterHook(Hook):
     they are never used for training.
 
     Args:
-        label_generator (dict): clustering config, e.g.
+        label_generator (dict | BaseLabelGenerator): the clustering, or
+            its config, e.g.
             ``dict(type='DBSCANLabelGenerator', eps=0.6, min_samples=4)``.
         dataloader (dict, optional): the loader of the train split with the
             test pipeline. Defaults to the config's ``cluster_dataloader``.
@@ -132,7 +55,7 @@ class ReClusterHook(Hook):
     priority = 'ABOVE_NORMAL'
 
     def __init__(self,
-                 label_generator: Union[dict, object] = dict(
+                 label_generator: Union[dict, BaseLabelGenerator] = dict(
                      type='DBSCANLabelGenerator'),
                  dataloader: Optional[dict] = None,
                  interval: int = 1,
@@ -176,12 +99,6 @@ class ReClusterHook(Hook):
                                                       'num_instances'):
             return int(sampler.batch_size) // int(sampler.num_instances)
         return 1
-
-    def _describe_generator(self) -> str:
-        gen = self.label_generator
-        keys = ('eps', 'min_samples', 'k1', 'k2', 'camera_penalty')
-        parts = [f'{k}={getattr(gen, k)}' for k in keys if hasattr(gen, k)]
-        return f'{type(gen).__name__}({", ".join(parts)})'
 
     # -- hook points --------------------------------------------------------
     def before_train_epoch(self, runner) -> None:
@@ -236,9 +153,9 @@ class ReClusterHook(Hook):
         dataset = runner.train_dataloader.dataset
         if not hasattr(dataset, 'get_camera_ids'):
             raise ValueError(
-                f'{self._describe_generator()} reads the images\' cameras, '
-                f'but the train dataset {type(dataset).__name__} has no '
-                'camera ids (get_camera_ids): set camera_penalty=0')
+                f'{self.label_generator.describe()} reads the images\' '
+                f'cameras, but the train dataset {type(dataset).__name__} '
+                'has no camera ids (get_camera_ids): set camera_penalty=0')
         return np.asarray(dataset.get_camera_ids())
 
     def _cluster(self, feats: torch.Tensor, runner) -> np.ndarray:
@@ -278,9 +195,10 @@ class ReClusterHook(Hook):
             raise RuntimeError(
                 f'clustering gave {num_clusters} clusters '
                 f'({num_outliers} of {num} images are outliers) with '
-                f'{self._describe_generator()}, but a batch needs {need} '
-                'identities: raise eps or lower min_samples of the label '
-                'generator, or lower the batch\'s number of identities')
+                f'{self.label_generator.describe()}, but a batch needs '
+                f'{need} identities: '
+                f'{self.label_generator.explain_few_clusters()}, or lower '
+                'the batch\'s number of identities')
         model.set_clusters(feats, torch.from_numpy(labels_np), runner.epoch)
         self._hand_to_sampler(runner, labels_np)
         self._log(runner, labels_np, num_clusters, num_outliers, t_extract,
@@ -421,3 +339,25 @@ def label_generator_cfg(cfg) -> Optional[dict]:
             f'type {type(generator).__name__}; expected a config dict such '
             "as dict(type='DBSCANLabelGenerator', eps=0.6)")
     return copy.deepcopy(dict(generator))
+
+
+def build_label_generator(cfg, source: str = 'the config'
+                          ) -> BaseLabelGenerator:
+    """The label generator of a config's ``ReClusterHook``, built.
+
+    Args:
+        cfg (Config | dict): a full config; its ``custom_hooks`` are read.
+        source (str): how messages name the config, e.g. its path.
+
+    Returns:
+        BaseLabelGenerator: the generator the hook would cluster with.
+
+    Raises:
+        ValueError: ``custom_hooks`` holds no ReClusterHook, or more than
+            one (see :func:`label_generator_cfg`).
+    """
+    generator = label_generator_cfg(cfg)
+    if generator is None:
+        raise ValueError(f'{source} has no ReClusterHook in custom_hooks: '
+                         'no label generator to cluster with')
+    return LABEL_GENERATORS.build(generator)

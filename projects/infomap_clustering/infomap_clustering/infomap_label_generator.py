@@ -148,6 +148,11 @@ class InfomapLabelGenerator(BaseLabelGenerator):
             codelength=float(result.codelength))
         return labels, info
 
+    def explain_few_clusters(self) -> str:
+        # Smaller communities are kept, and weaker links keep samples from
+        # being left alone (outliers).
+        return 'lower min_size or min_similarity of the label generator'
+
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(k={self.k}, '
                 f'min_similarity={self.min_similarity}, '

@@ -1,6 +1,6 @@
 """InfomapLabelGenerator: registry, config file, recovery of blobs, errors."""
+import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,8 +146,12 @@ def test_too_few_samples():
 def test_trains_with_infomap_pseudo_labels(tmp_path):
     """Two iterations of cluster contrast on the tiny synthetic data set
     with InfoMap re-clustering through the ReClusterHook."""
-    sys.path.insert(0, str(PROJECT.parents[1] / 'tests' / 'test_engine'))
-    from e2e_utils import make_tiny_dataset, tiny_config
+    spec = importlib.util.spec_from_file_location(
+        'e2e_utils', PROJECT.parents[1] / 'tests' / 'test_engine' /
+        'e2e_utils.py')
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    make_tiny_dataset, tiny_config = e2e.make_tiny_dataset, e2e.tiny_config
     from mmengine.runner import Runner
 
     from mmreid_rcl.utils import register_all_modules
@@ -171,3 +175,11 @@ def test_trains_with_infomap_pseudo_labels(tmp_path):
     assert set(labels[labels >= 0]) == set(range(num_clusters))
     assert runner.message_hub.get_scalar('train/clusters').current() == \
         num_clusters
+
+
+def test_messages_name_its_own_settings():
+    gen = InfomapLabelGenerator(k=10, min_size=3)
+    assert gen.describe() == repr(gen)
+    assert 'min_size=3' in gen.describe()
+    assert gen.explain_few_clusters() == (
+        'lower min_size or min_similarity of the label generator')

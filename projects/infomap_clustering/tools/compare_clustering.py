@@ -14,13 +14,9 @@ search (``--knn``, exact by default).
 import argparse
 import os
 import os.path as osp
-import sys
 import time
 
 import numpy as np
-
-REPO_ROOT = osp.dirname(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 DBSCAN_DEFAULT = dict(
     type='DBSCANLabelGenerator', eps=0.6, min_samples=4, k1=30, k2=6)
@@ -84,8 +80,8 @@ def describe(cfg: dict) -> str:
 
 def main(argv=None):
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
+    from mmreid_rcl.utils.run_setup import make_projects_importable
+    make_projects_importable()
     import projects.infomap_clustering.infomap_clustering  # noqa: F401
     from mmreid_rcl.clustering import cluster_quality
     from mmreid_rcl.registry import LABEL_GENERATORS

@@ -1,10 +1,11 @@
 """What the benchmarks that time each case in a fresh worker process share.
 
-``bench_extraction.py`` and ``bench_training.py`` run every model in a
-separate process (a clean allocator, no warm caches from the previous
-model) and, unless told not to, once more with glibc malloc keeping freed
-memory, to show what that setting is worth. The parent re-runs its own
-script with ``--worker NAME --result FILE`` and reads the JSON back.
+``bench_extraction.py`` and ``bench_training.py`` of ``tools/benchmarks``
+run every model in a separate process (a clean allocator, no warm caches
+from the previous model) and, unless told not to, once more with glibc
+malloc keeping freed memory, to show what that setting is worth. The
+parent re-runs its own script with ``--worker NAME --result FILE`` and
+reads the JSON back.
 """
 import argparse
 import json
@@ -12,6 +13,8 @@ import os
 import subprocess
 import sys
 import tempfile
+
+from .malloc import keep_freed_memory
 
 
 def add_worker_options(parser: argparse.ArgumentParser, compare_help: str,
@@ -34,12 +37,6 @@ def add_worker_options(parser: argparse.ArgumentParser, compare_help: str,
     parser.add_argument('--result', help=argparse.SUPPRESS)
     parser.add_argument(
         '--malloc-run', action='store_true', help=argparse.SUPPRESS)
-
-
-def keep_freed_memory() -> bool:
-    """See :func:`mmreid_rcl.utils.malloc.keep_freed_memory`."""
-    from mmreid_rcl.utils.malloc import keep_freed_memory as keep
-    return keep()
 
 
 def start_worker(args, script_name: str) -> None:
