@@ -132,7 +132,8 @@ def expanded_sets(indices: np.ndarray, k1: int) -> sp.csr_matrix:
 
     Args:
         indices (np.ndarray): neighbour lists (N, M) int64, nearest first;
-            the forward lists are their first ``min(k + 1, M)`` entries.
+            ``R(i, k)`` is drawn from their first ``min(k + 1, M)``
+            entries.
         k1 (int): k of the full sets; the half sets use ``round(k1 / 2)``.
 
     Returns:

@@ -117,10 +117,13 @@ def re_ranking(q_g_dist: ArrayLike,
       itself, as in the paper, so ``lambda_value=1`` returns it unchanged;
     - neighbour ranks follow a stable sort (ties broken by index).
 
-    Computation is blocked and sparse: the joint (Q + G)**2 matrix is
-    never materialised (its rows are read once, for a partial sort), the
-    encodings are sparse matrices and the Jaccard distance only visits
-    pairs of samples that share a non-zero column.
+    The k-reciprocal sets, the encoding and the Jaccard distance are
+    those of :mod:`mmreid_rcl.clustering.k_reciprocal`, fed with the
+    neighbour lists of the joint (query + gallery) matrix, ``k1 + 1``
+    long as in the paper's code. Computation is blocked and sparse: the
+    joint (Q + G)**2 matrix is never materialised (its rows are read once,
+    for a partial sort), the encodings are sparse matrices and the Jaccard
+    distance only visits pairs of samples that share a non-zero column.
 
     Args:
         q_g_dist (np.ndarray | Tensor): Shape (Q, G).
@@ -156,6 +159,8 @@ def re_ranking(q_g_dist: ArrayLike,
     joint = _JointDistance(q_g, q_q, g_g)
     num_ranks = min(max(k1 + 1, k2), joint.num_all)
     row_max, ranks = _normalised_ranks(joint, num_ranks)
+    # The weights see the divided distances the ranks were taken from; in
+    # float32, as the distances are.
     encoding = encode_neighbour_lists(
         ranks, k1, k2, lambda rows, cols: joint.at(rows, cols) / row_max[rows])
     del ranks
