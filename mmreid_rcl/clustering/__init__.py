@@ -5,7 +5,8 @@ from .dbscan import dbscan_labels, relabel_by_first_member
 from .dbscan_label_generator import DBSCANLabelGenerator
 from .diagnostics import cluster_quality
 from .jaccard_distance import (as_unit_features, jaccard_distance,
-                               k_reciprocal_encoding, k_reciprocal_sets)
+                               k_reciprocal_encoding)
+from .k_reciprocal import k_reciprocal_sets
 from .knn import camera_aware_knn, faiss_num_threads, knn_search
 from .labels import contiguous_labels
 from .memory import (ClusteringMemoryError, available_memory,

@@ -1,26 +1,13 @@
-"""Sparse k-reciprocal Jaccard distance.
+"""Sparse k-reciprocal Jaccard distance between all samples.
 
-The k-reciprocal encoding of Zhong et al., "Re-ranking Person
-Re-identification with k-reciprocal Encoding" (CVPR 2017), in the form the
-cluster-contrast baseline clusters with (k1=30, k2=6). For L2-normalised
-features x (N x D) and the original distance d(i, j) = 2 - 2 x_i . x_j:
-
-1. ``knn(i)``: the ``k1`` nearest samples of i, i itself included (first).
-2. ``R(i, k)``: the k-reciprocal set, the j among the first ``k + 1`` of
-   ``knn(i)`` that have i among the first ``k + 1`` of ``knn(j)``. Because
-   ``knn`` holds ``k1`` samples, ``R(i, k1)`` is drawn from those ``k1``
-   (the sample and its ``k1 - 1`` nearest others), exactly as cluster
-   contrast computes it, and the half set ``R(i, round(k1 / 2))`` from the
-   first ``round(k1 / 2) + 1``.
-3. Expansion: ``E(i) = R(i, k1)`` united with every ``R(c, round(k1/2))``,
-   ``c`` in ``R(i, k1)``, that shares more than 2/3 of its members with
-   ``R(i, k1)``.
-4. Encoding: ``V[i, j] = exp(-d(i, j)) / sum_{j' in E(i)} exp(-d(i, j'))``
-   for j in E(i), zero elsewhere; each row sums to one.
-5. Local query expansion (``k2 > 1``): ``V[i] <- mean of V[q]`` over the
-   first ``k2`` samples q of ``knn(i)``.
-6. ``d_J(i, j) = 1 - s / (2 - s)`` with ``s = sum_k min(V[i, k], V[j, k])``
-   (``sum max = 2 - sum min`` because rows sum to one), clipped at zero.
+The k-reciprocal encoding of :mod:`.k_reciprocal` in the form the
+cluster-contrast baseline clusters with (k1=30, k2=6): for L2-normalised
+features x (N x D) the neighbour lists ``knn(i)`` are the ``k1`` nearest
+samples of i, i itself included (first), and the distance is
+``d(i, j) = 2 - 2 x_i . x_j``. Because ``knn`` holds ``k1`` samples,
+``R(i, k1)`` is drawn from those ``k1`` (the sample and its ``k1 - 1``
+nearest others), exactly as cluster contrast computes it, and the half set
+``R(i, round(k1 / 2))`` from the first ``round(k1 / 2) + 1``.
 
 Everything is kept sparse: V has O(N k1) entries, and only the pairs whose
 encodings overlap (``s > 0``, i.e. ``d_J < 1``) are ever formed. The public
@@ -28,7 +15,8 @@ implementation fills three dense N x N matrices with per-sample Python loops;
 here each step is a sparse product or a vectorised segment operation.
 """
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional, Tuple, Union
+from functools import partial
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,6 +24,8 @@ import torch
 
 from mmreid_rcl.utils.sort_keys import KEY_BITS, pack_keys, unpack_key
 from mmreid_rcl.utils.validation import check_int
+from .k_reciprocal import (encode_neighbour_lists, index_dtype,
+                           jaccard_from_overlap, overlap_terms, row_blocks)
 from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, faiss_num_threads,
                   knn_search, pair_inner_products)
 
@@ -43,11 +33,8 @@ ArrayLike = Union[np.ndarray, torch.Tensor]
 
 # Pair contributions of the Jaccard step handled at once (~40 bytes each).
 DEFAULT_CHUNK_SIZE = 1 << 19
-# Work done at once by the steps that build the encoding: terms of the
-# overlap product of the expansion (an upper bound of its entries, about
-# 10 bytes each) and pairs whose similarity is looked up (about 50 bytes
-# each).
-OVERLAP_BLOCK_SIZE = 1 << 21
+# Pairs of the encoding whose similarity is looked up at once (about 50
+# bytes each).
 PAIR_BLOCK_SIZE = 1 << 19
 
 
@@ -123,72 +110,6 @@ def unit_features_copy_bytes(features: ArrayLike) -> int:
     return size if np.abs(norms - 1).max() > 1e-4 else 0
 
 
-def _binary_pattern(cols: np.ndarray, n: int) -> sp.csr_matrix:
-    """CSR (n, n) with ones at ``(i, cols[i, t])``, repeats merged."""
-    m = cols.shape[1]
-    rows = np.repeat(np.arange(n, dtype=np.int64), m)
-    pattern = sp.csr_matrix(
-        (np.ones(n * m, dtype=np.int32), (rows, cols.ravel())),
-        shape=(n, n))
-    pattern.data[:] = 1  # padded neighbour lists may repeat an index
-    return pattern
-
-
-def k_reciprocal_sets(indices: np.ndarray, m: int) -> sp.csr_matrix:
-    """Mutual membership among the first ``m`` neighbours.
-
-    Args:
-        indices (np.ndarray): neighbour lists (N, >= m), int64.
-        m (int): length of the forward lists.
-
-    Returns:
-        sp.csr_matrix: binary (N, N) int32; row i holds ``R(i)``, the j in
-        ``indices[i, :m]`` with ``i`` in ``indices[j, :m]``.
-    """
-    forward = _binary_pattern(indices[:, :m], indices.shape[0])
-    reciprocal = forward.multiply(forward.T).tocsr()
-    reciprocal.sort_indices()
-    return reciprocal
-
-
-def _expanded_sets(r_full: sp.csr_matrix,
-                   r_half: sp.csr_matrix,
-                   block_size: int = OVERLAP_BLOCK_SIZE) -> sp.csr_matrix:
-    """Binary pattern of the expanded sets E(i) (step 3 of the module).
-
-    The overlaps are formed for blocks of rows whose product has at most
-    about ``block_size`` terms, so that their memory does not grow with
-    the number of samples.
-    """
-    n = r_full.shape[0]
-    half_sizes = np.diff(r_half.indptr)
-    # Reciprocal sets are symmetric (j in R(i) iff i in R(j)): r_half is
-    # its own transpose, and row i of the product has at most
-    # sum_{c in R(i)} |R_half(c)| terms.
-    terms = r_full @ half_sizes.astype(np.int64)
-    bounds = _row_blocks(terms, block_size, n)
-    chosen_rows, chosen_cols = [], []
-    for r0, r1 in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        part = r_full[r0:r1]
-        # overlap[i, c] = |R(i) ∩ R_half(c)|, kept only where c is in R(i).
-        overlap = (part @ r_half).multiply(part).tocoo()
-        # Same float test as the public code: |∩| > 2/3 |R_half(c)|.
-        take = overlap.data > (2.0 / 3.0) * half_sizes[overlap.col]
-        chosen_rows.append(overlap.row[take].astype(np.int64) + r0)
-        chosen_cols.append(overlap.col[take])
-        del overlap, take
-    rows = np.concatenate(chosen_rows)
-    chosen = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.int32),
-         (rows, np.concatenate(chosen_cols))),
-        shape=(n, n))
-    del rows, chosen_rows, chosen_cols
-    expanded = (r_full + chosen @ r_half).tocsr()
-    expanded.data[:] = 1
-    expanded.sort_indices()
-    return expanded
-
-
 def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Positions of ``keys`` in ``sorted_keys``; -1 where absent."""
     pos = np.searchsorted(sorted_keys, keys)
@@ -235,10 +156,21 @@ def _pair_similarities(x: np.ndarray,
     return out
 
 
+def _squared_distances(rows: np.ndarray, cols: np.ndarray, x: np.ndarray,
+                       nn_sims: np.ndarray,
+                       nn_indices: np.ndarray) -> np.ndarray:
+    """``d = 2 - 2 x[rows] . x[cols]`` (float64) of the pairs."""
+    dist = _pair_similarities(x, rows, cols, nn_sims, nn_indices)
+    # In place: no temporaries of this size.
+    dist *= -2.0
+    dist += 2.0
+    return dist
+
+
 def k_reciprocal_encoding(x: np.ndarray, nn_sims: np.ndarray,
                           nn_indices: np.ndarray, k1: int,
                           k2: int) -> sp.csr_matrix:
-    """The encoding V of steps 1-5 of the module docstring.
+    """The encoding V of unit features and their neighbour lists.
 
     Args:
         x (np.ndarray): unit features (N, D) float32.
@@ -248,57 +180,17 @@ def k_reciprocal_encoding(x: np.ndarray, nn_sims: np.ndarray,
         k2 (int): neighbours averaged by the local query expansion.
 
     Returns:
-        sp.csr_matrix: V, (N, N) float64 with sorted indices, rows summing
-        to one (rows of a sample with an empty reciprocal set are empty).
+        sp.csr_matrix: V (see
+        :func:`~mmreid_rcl.clustering.k_reciprocal.encode_neighbour_lists`),
+        (N, N) float64 with sorted indices, rows summing to one (rows of a
+        sample with an empty reciprocal set are empty).
     """
-    n = x.shape[0]
-    half = int(np.around(k1 / 2))
-    r_full = k_reciprocal_sets(nn_indices, min(k1 + 1, k1))
-    r_half = k_reciprocal_sets(nn_indices, min(half + 1, k1))
-    expanded = _expanded_sets(r_full, r_half)
-    del r_full, r_half
-
-    rows = np.repeat(
-        np.arange(n, dtype=_index_dtype(n)), np.diff(expanded.indptr))
-    weights = _pair_similarities(x, rows, expanded.indices, nn_sims,
-                                 nn_indices)
     # exp(-d) with d = 2 - 2 s lies in [e^-4, 1]: no overflow, and the
-    # softmax needs no shift. In place: no temporaries of this size.
-    weights *= 2.0
-    weights -= 2.0
-    np.exp(weights, out=weights)
-    totals = np.bincount(rows, weights=weights, minlength=n)
-    weights /= totals[rows]
-    encoding = sp.csr_matrix((weights, expanded.indices, expanded.indptr),
-                             shape=(n, n))
-    del expanded, rows, weights
-
-    if k2 > 1:
-        # Mean over the k2 nearest; a repeated (padded) index counts twice,
-        # as repeated rows would in a mean over ``V[knn[i, :k2]]``.
-        qe = sp.csr_matrix(
-            (np.full(n * k2, 1.0 / k2),
-             (np.repeat(np.arange(n, dtype=np.int64),
-                        k2), nn_indices[:, :k2].ravel())),
-            shape=(n, n))
-        encoding = (qe @ encoding).tocsr()
-        encoding.sum_duplicates()
-    return encoding
-
-
-def _row_blocks(per_row: np.ndarray, chunk_size: int,
-                max_rows: int) -> np.ndarray:
-    """Row bounds of blocks of about ``chunk_size`` work, ``max_rows`` at
-    most."""
-    ends = np.cumsum(per_row)
-    total = ends[-1] if len(ends) else 0
-    cuts = np.searchsorted(ends, np.arange(chunk_size, total, chunk_size),
-                           side='right')
-    cuts = np.concatenate([[0], cuts, [len(per_row)]])
-    bounds = np.unique(np.concatenate(
-        [np.arange(lo, hi, max_rows) for lo, hi in zip(cuts[:-1], cuts[1:])]
-        + [[len(per_row)]]))
-    return bounds
+    # softmax needs no shift.
+    return encode_neighbour_lists(
+        nn_indices[:, :k1], k1, k2,
+        partial(_squared_distances, x=x, nn_sims=nn_sims,
+                nn_indices=nn_indices))
 
 
 # Pair contributions are summed by sorting 64-bit words that hold the pair
@@ -311,6 +203,120 @@ _WORD_WIDTHS = (KEY_BITS - _VALUE_BITS, _VALUE_BITS)
 _SLICE = 1 << 20
 
 
+class _Columns(NamedTuple):
+    """V column by column, for the pairs i < j that share a column.
+
+    ``rows`` and ``values`` are V's entries in CSC order; for every CSR
+    entry, ``pos`` is its CSC position and ``partners`` the entries after
+    it in its column (rows ascend within a column, so those are its
+    partners j > i). ``row_values`` are V's float32 values in CSR order.
+    """
+    rows: np.ndarray
+    values: np.ndarray
+    pos: np.ndarray
+    partners: np.ndarray
+    row_values: np.ndarray
+
+
+def _columns(encoding: sp.csr_matrix) -> _Columns:
+    """The column layout of V, in the narrowest index type (at 100k
+    samples its per-entry arrays hold about 8M entries each)."""
+    nnz = encoding.nnz
+    pos_dtype = index_dtype(nnz)
+    # The CSC layout of V with, as data, the CSR position of every entry:
+    # a linear-time transpose done by scipy instead of a sort.
+    by_col = sp.csr_matrix(
+        (np.arange(nnz, dtype=pos_dtype), encoding.indices, encoding.indptr),
+        shape=encoding.shape).tocsc()
+    # No copy when the caller already gave float32 values.
+    row_values = np.asarray(encoding.data, dtype=np.float32)
+    values = row_values[by_col.data]
+    pos = np.empty(nnz, dtype=pos_dtype)
+    # The inverse permutation, a slice at a time (no full-size arange).
+    for start in range(0, nnz, _SLICE):
+        pos[by_col.data[start:start + _SLICE]] = np.arange(
+            start, min(start + _SLICE, nnz), dtype=pos_dtype)
+    partners = by_col.indptr[1:].astype(pos_dtype)[encoding.indices]
+    partners -= pos
+    partners -= 1
+    return _Columns(by_col.indices, values, pos, partners, row_values)
+
+
+def _sum_packed_terms(words: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Sort packed (pair, contribution) words in place and sum each pair.
+
+    Each pair's contributions are summed in ascending order, so the sums
+    do not depend on how the pairs were split into blocks.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: the pair keys (int64, ascending) and
+        their float64 sums.
+    """
+    words.sort()
+    keys = unpack_key(words, _WORD_WIDTHS, 0)
+    first = np.empty(len(words), dtype=bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    del first
+    # Below 2**33: the same bits as int64, without a copy.
+    keys = keys[starts].view(np.int64)
+    contrib = unpack_key(words, _WORD_WIDTHS,
+                         1).astype(np.uint32).view(np.float32)
+    return keys, np.add.reduceat(contrib, starts, dtype=np.float64)
+
+
+def _upper_block(encoding: sp.csr_matrix, columns: _Columns,
+                 min_overlap: float, r0: int,
+                 r1: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row counts, column indices and distances of rows [r0, r1) of the
+    upper triangle."""
+    n = encoding.shape[0]
+    e0, e1 = encoding.indptr[r0], encoding.indptr[r1]
+    counts = columns.partners[e0:e1].astype(np.int64)
+    if not counts.any():
+        return (np.zeros(r1 - r0, dtype=np.int64),
+                np.zeros(0, dtype=index_dtype(n)),
+                np.zeros(0, dtype=np.float32))
+    keys, mins = overlap_terms(columns.row_values[e0:e1],
+                               columns.pos[e0:e1] + 1, counts,
+                               encoding.indptr[r0:r1 + 1] - e0,
+                               columns.rows, columns.values, n)
+    del counts
+    words = keys.view(np.uint64)  # non-negative: same bits
+    pack_keys((words, mins.view(np.uint32)), _WORD_WIDTHS, out=words)
+    del keys, mins
+    keys, overlap = _sum_packed_terms(words)
+    del words
+    keep = overlap >= min_overlap
+    overlap, keys = overlap[keep], keys[keep]
+    return (np.bincount(keys // n, minlength=r1 - r0),
+            (keys % n).astype(index_dtype(n)),
+            jaccard_from_overlap(overlap).astype(np.float32))
+
+
+def _assemble_upper(n: int, results: list) -> sp.csr_matrix:
+    """The CSR (N, N) of the ``(counts, indices, distances)`` of blocks of
+    consecutive rows covering all N; each block's pairs come out sorted,
+    so no further sort is needed."""
+    counts_per_row = np.concatenate(
+        [np.zeros(0, dtype=np.int64)] + [counts for counts, _, _ in results])
+    pieces_idx = [idx for _, idx, _ in results]
+    pieces_val = [val for _, _, val in results]
+    del results
+    dtype = index_dtype(max(n, int(counts_per_row.sum())))
+    indptr = np.zeros(n + 1, dtype=dtype)
+    np.cumsum(counts_per_row, out=indptr[1:])
+    indices = np.concatenate(pieces_idx).astype(
+        dtype, copy=False) if pieces_idx else np.zeros(0, dtype=dtype)
+    data = np.concatenate(pieces_val) if pieces_val else np.zeros(
+        0, dtype=np.float32)
+    del pieces_idx, pieces_val
+    upper = sp.csr_matrix((data, indices, indptr), shape=(n, n))
+    upper.has_sorted_indices = True
+    return upper
+
+
 def upper_jaccard(encoding: sp.csr_matrix,
                   max_distance: float = 1.0,
                   chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -318,11 +324,10 @@ def upper_jaccard(encoding: sp.csr_matrix,
     """Jaccard distance of every pair i < j whose encodings overlap.
 
     Every column k of V pairs up the samples that put weight on it; each
-    such pair (i < j) contributes ``min(V[i, k], V[j, k])`` to ``s(i, j)``.
-    The contributions are generated column-wise with segment arithmetic and
-    summed per pair, block of rows by block of rows so that about
-    ``chunk_size`` contributions exist at once; each block's pairs come out
-    sorted, so the result is assembled without a further sort.
+    such pair (i < j) contributes ``min(V[i, k], V[j, k])`` to ``s(i, j)``
+    (:func:`~mmreid_rcl.clustering.k_reciprocal.overlap_terms`). The
+    contributions are summed per pair, block of rows by block of rows so
+    that about ``chunk_size`` contributions exist at once.
 
     Args:
         encoding (sp.csr_matrix): V, (N, N) non-negative, rows summing to
@@ -336,110 +341,26 @@ def upper_jaccard(encoding: sp.csr_matrix,
         ``1 - s / (2 - s)`` (clipped at 0) with sorted indices.
     """
     n = encoding.shape[0]
-    nnz = encoding.nnz
-    # Per-entry arrays in the narrowest index type: at 100k samples they
-    # hold about 8M entries each.
-    pos_dtype = _index_dtype(nnz)
-    # The CSC layout of V with, as data, the CSR position of every entry:
-    # a linear-time transpose done by scipy instead of a sort.
-    by_col = sp.csr_matrix(
-        (np.arange(nnz, dtype=pos_dtype), encoding.indices, encoding.indptr),
-        shape=encoding.shape).tocsc()
-    csc_rows = by_col.indices
-    # No copy when the caller already gave float32 values.
-    values = np.asarray(encoding.data, dtype=np.float32)
-    csc_vals = values[by_col.data]
-    csc_pos = np.empty(nnz, dtype=pos_dtype)
-    # The inverse permutation, a slice at a time (no full-size arange).
-    for start in range(0, nnz, _SLICE):
-        csc_pos[by_col.data[start:start + _SLICE]] = np.arange(
-            start, min(start + _SLICE, nnz), dtype=pos_dtype)
-    col_ends = by_col.indptr[1:].astype(pos_dtype)
-    del by_col
-    # Within a column rows ascend, so the partners j > i of entry (i, k)
-    # are the entries after it in column k.
-    partners = col_ends[encoding.indices]
-    partners -= csc_pos
-    partners -= 1
-    per_row = _row_sums(partners, encoding.indptr)
+    columns = _columns(encoding)
+    per_row = _row_sums(columns.partners, encoding.indptr)
     # The pair key (row in block) * N + col must fit the high 33 bits.
     max_rows = max(1, (1 << _WORD_WIDTHS[0]) // n)
     # d <= max_distance  <=>  s >= 2 (1 - max_distance) / (2 - max_distance)
     min_overlap = 2 * (1 - max_distance) / (2 - max_distance)
-
-    def block(r0: int, r1: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Row counts, column indices and distances of rows [r0, r1)."""
-        e0, e1 = encoding.indptr[r0], encoding.indptr[r1]
-        counts = partners[e0:e1].astype(np.int64)
-        total = int(counts.sum())
-        if total == 0:
-            return (np.zeros(r1 - r0, dtype=np.int64),
-                    np.zeros(0, dtype=_index_dtype(n)),
-                    np.zeros(0, dtype=np.float32))
-        # Positions of all partners: for entry e, csc_pos[e] + 1 + t for
-        # t < counts[e], as one repeat plus an arange.
-        q = np.repeat(
-            csc_pos[e0:e1].astype(np.int64) + 1 - (np.cumsum(counts) - counts),
-            counts)
-        q += np.arange(total, dtype=np.int64)
-        mins = np.repeat(values[e0:e1], counts)
-        np.minimum(mins, csc_vals[q], out=mins)
-        keys = np.repeat(
-            np.arange(r1 - r0, dtype=np.int64) * n, per_row[r0:r1])
-        keys += csc_rows[q]
-        del q
-        words = keys.view(np.uint64)  # non-negative: same bits
-        pack_keys((words, mins.view(np.uint32)), _WORD_WIDTHS, out=words)
-        del mins
-        words.sort()
-        keys = unpack_key(words, _WORD_WIDTHS, 0)
-        first = np.empty(total, dtype=bool)
-        first[0] = True
-        np.not_equal(keys[1:], keys[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
-        # Below 2**33: the same bits as int64, without a copy.
-        keys = keys[starts].view(np.int64)
-        del first
-        contrib = unpack_key(words, _WORD_WIDTHS,
-                             1).astype(np.uint32).view(np.float32)
-        del words
-        overlap = np.add.reduceat(contrib, starts, dtype=np.float64)
-        del contrib, starts
-        keep = overlap >= min_overlap
-        overlap, keys = overlap[keep], keys[keep]
-        dist = np.maximum(1.0 - overlap / (2.0 - overlap), 0.0)
-        return (np.bincount(keys // n, minlength=r1 - r0),
-                (keys % n).astype(_index_dtype(n)), dist.astype(np.float32))
-
-    bounds = _row_blocks(per_row, chunk_size, max_rows)
-    spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
-    if num_workers <= 1 or len(spans) <= 1:
+    bounds = row_blocks(per_row, chunk_size, max_rows)
+    block = partial(_upper_block, encoding, columns, min_overlap)
+    starts, stops = bounds[:-1].tolist(), bounds[1:].tolist()
+    if num_workers <= 1 or len(starts) <= 1:
         # In this thread: a worker thread would map a malloc arena of its
         # own (64 MB of address space) for nothing.
-        results = [block(*span) for span in spans]
+        results = list(map(block, starts, stops))
     else:
         # numpy's sort, gathers and ufuncs release the GIL, so blocks run
         # in parallel threads (each holding its own working set).
         with ThreadPoolExecutor(max_workers=num_workers) as pool:
-            results = list(pool.map(lambda span: block(*span), spans))
-    counts_per_row = np.zeros(n, dtype=np.int64)
-    for (r0, r1), (counts, _, _) in zip(spans, results):
-        counts_per_row[r0:r1] = counts
-    pieces_idx = [idx for _, idx, _ in results]
-    pieces_val = [val for _, _, val in results]
-    del results
-    index_dtype = _index_dtype(max(n, int(counts_per_row.sum())))
-    indptr = np.zeros(n + 1, dtype=index_dtype)
-    np.cumsum(counts_per_row, out=indptr[1:])
-    indices = np.concatenate(pieces_idx).astype(
-        index_dtype, copy=False) if pieces_idx else np.zeros(
-            0, dtype=index_dtype)
-    data = np.concatenate(pieces_val) if pieces_val else np.zeros(
-        0, dtype=np.float32)
-    del pieces_idx, pieces_val
-    upper = sp.csr_matrix((data, indices, indptr), shape=(n, n))
-    upper.has_sorted_indices = True
-    return upper
+            results = list(pool.map(block, starts, stops))
+    del columns
+    return _assemble_upper(n, results)
 
 
 def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
@@ -459,10 +380,6 @@ def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _index_dtype(maxval: int):
-    return np.int32 if maxval < np.iinfo(np.int32).max else np.int64
-
-
 def _symmetric_with_diagonal(upper: sp.csr_matrix) -> sp.csr_matrix:
     """Mirror a strictly upper CSR and store the diagonal as explicit 0.
 
@@ -476,10 +393,10 @@ def _symmetric_with_diagonal(upper: sp.csr_matrix) -> sp.csr_matrix:
     n_lower = np.diff(lower.indptr).astype(np.int64)
     n_upper = np.diff(upper.indptr).astype(np.int64)
     total = lower.nnz + upper.nnz + n
-    index_dtype = _index_dtype(max(total, n))
-    indptr = np.zeros(n + 1, dtype=index_dtype)
+    dtype = index_dtype(max(total, n))
+    indptr = np.zeros(n + 1, dtype=dtype)
     np.cumsum(n_lower + n_upper + 1, out=indptr[1:])
-    indices = np.empty(total, dtype=index_dtype)
+    indices = np.empty(total, dtype=dtype)
     data = np.empty(total, dtype=upper.dtype)
 
     starts = indptr[:-1].astype(np.int64)
@@ -512,6 +429,19 @@ def check_jaccard_settings(k1: int, k2: int) -> None:
                          f'got {k2}')
 
 
+def _neighbour_lists(neighbours: Tuple[np.ndarray, np.ndarray], n: int,
+                     k1: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The first ``k1`` columns of a search's ``(similarities, indices)``,
+    indices as int64 (no copies for a search of ``k1`` neighbours)."""
+    nn_sims, nn_indices = (np.asarray(a) for a in neighbours)
+    if nn_sims.shape != nn_indices.shape or nn_indices.ndim != 2 or \
+            nn_indices.shape[0] != n or nn_indices.shape[1] < k1:
+        raise ValueError(
+            f'neighbours must be two arrays of shape (N={n}, >= '
+            f'k1={k1}), got {nn_sims.shape} and {nn_indices.shape}')
+    return nn_sims[:, :k1], nn_indices[:, :k1].astype(np.int64, copy=False)
+
+
 def jaccard_distance(features: ArrayLike,
                      k1: int = 30,
                      k2: int = 6,
@@ -526,9 +456,10 @@ def jaccard_distance(features: ArrayLike,
                      ) -> sp.csr_matrix:
     """Sparse k-reciprocal Jaccard distance between all samples.
 
-    See the module docstring for the formulation (Zhong et al. 2017 as
-    cluster contrast uses it). Memory is O(N k1) for the encoding plus the
-    size of the result; no N x N dense array is formed.
+    See the module docstrings (here and of :mod:`.k_reciprocal`) for the
+    formulation (Zhong et al. 2017 as cluster contrast uses it). Memory is
+    O(N k1) for the encoding plus the size of the result; no N x N dense
+    array is formed.
 
     Args:
         features (np.ndarray | torch.Tensor): features (N, D); rows are
@@ -579,16 +510,9 @@ def jaccard_distance(features: ArrayLike,
             f'max_distance must be in (0, 1], got {max_distance}')
 
     if neighbours is None:
-        nn_sims, nn_indices = knn_search(x, k1, knn, num_threads)
-    else:
-        nn_sims, nn_indices = (np.asarray(a) for a in neighbours)
-        if nn_sims.shape != nn_indices.shape or nn_indices.ndim != 2 or \
-                nn_indices.shape[0] != n or nn_indices.shape[1] < k1:
-            raise ValueError(
-                f'neighbours must be two arrays of shape (N={n}, >= '
-                f'k1={k1}), got {nn_sims.shape} and {nn_indices.shape}')
-        nn_sims = nn_sims[:, :k1]
-        nn_indices = nn_indices[:, :k1].astype(np.int64, copy=False)
+        neighbours = knn_search(x, k1, knn, num_threads)
+    nn_sims, nn_indices = _neighbour_lists(neighbours, n, k1)
+    del neighbours
 
     with faiss_num_threads(num_threads):
         encoding = k_reciprocal_encoding(x, nn_sims, nn_indices, k1, k2)

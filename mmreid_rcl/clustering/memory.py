@@ -47,8 +47,8 @@ import os.path as osp
 import resource
 from typing import Dict, List, NamedTuple, Optional
 
-from .jaccard_distance import (DEFAULT_CHUNK_SIZE, OVERLAP_BLOCK_SIZE,
-                               PAIR_BLOCK_SIZE)
+from .jaccard_distance import DEFAULT_CHUNK_SIZE, PAIR_BLOCK_SIZE
+from .k_reciprocal import OVERLAP_BLOCK_SIZE
 from .knn import (DEFAULT_KNN, KnnConfig, _pca_pays_off, available_cpus,
                   parse_knn_config)
 

@@ -10,9 +10,9 @@ from sklearn.cluster import DBSCAN
 from mmreid_rcl.clustering import (dbscan_labels, jaccard_distance,
                                    k_reciprocal_encoding, k_reciprocal_sets,
                                    knn_search, relabel_by_first_member)
-from mmreid_rcl.clustering.jaccard_distance import (_expanded_sets,
-                                                    _pair_similarities,
+from mmreid_rcl.clustering.jaccard_distance import (_pair_similarities,
                                                     _row_sums, upper_jaccard)
+from mmreid_rcl.clustering.k_reciprocal import _expanded_sets
 
 
 def clustered_features(n, num_ids, dim=64, spread=0.5, noisy=0.0, seed=0):

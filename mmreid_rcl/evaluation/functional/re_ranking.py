@@ -6,8 +6,9 @@ Encoding", CVPR 2017.
 from typing import Tuple
 
 import numpy as np
-import scipy.sparse as sp
 
+from mmreid_rcl.clustering.k_reciprocal import (cross_jaccard,
+                                                encode_neighbour_lists)
 from mmreid_rcl.utils.validation import ArrayLike, as_array, check_int
 from .rank import rank_distances
 
@@ -62,31 +63,32 @@ class _JointDistance:
         return out
 
 
-def _reciprocal(ranks: np.ndarray, k: int,
-                block_rows: int) -> Tuple[np.ndarray, np.ndarray]:
-    """k-reciprocal neighbours of every sample.
+def _normalised_ranks(joint: _JointDistance,
+                      num_ranks: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Row maxima of the joint matrix and its neighbour lists, ranked after
+    each row is divided by its maximum.
 
-    Args:
-        ranks (np.ndarray): Nearest neighbours in rank order, shape
-            (N, >= k + 1) (or (N, N) when N <= k).
-        k (int): Neighbourhood size; the k + 1 nearest are taken, the
-            sample itself included.
-        block_rows (int): Rows handled at once.
+    The division may merge close values into ties; the ranks see the same
+    divided values as the weights of the encoding.
 
     Returns:
-        tuple: ``(neighbours, is_reciprocal)``, both of shape (N, k'),
-        k' = min(k + 1, N): the nearest neighbours of each sample and
-        whether the sample is among their own k + 1 nearest, too.
+        tuple[np.ndarray, np.ndarray]: ``row_max`` float32 (Q + G, ) (1
+        for an all-zero row) and ``ranks`` int64 (Q + G, num_ranks), ties
+        by index.
     """
-    forward = ranks[:, :k + 1]
-    is_reciprocal = np.empty(forward.shape, dtype=bool)
-    for start in range(0, len(ranks), block_rows):
-        stop = start + block_rows
-        backward = forward[forward[start:stop]]
-        self_idx = np.arange(start, start + len(backward))
-        is_reciprocal[start:stop] = (
-            backward == self_idx[:, None, None]).any(axis=2)
-    return forward, is_reciprocal
+    num_all = joint.num_all
+    block_rows = max(1, _BLOCK_ENTRIES // num_all)
+    ranks = np.empty((num_all, num_ranks), dtype=np.int64)
+    row_max = np.empty(num_all, dtype=np.float32)
+    for start in range(0, num_all, block_rows):
+        block = joint.rows(start, start + block_rows)
+        stop = start + len(block)
+        row_max[start:stop] = block.max(axis=1)
+        # Keeps an all-zero row at zero instead of dividing by zero.
+        row_max[start:stop][row_max[start:stop] <= 0] = 1
+        ranks[start:stop] = rank_distances(
+            block / row_max[start:stop, None], num_ranks)[0]
+    return row_max, ranks
 
 
 def re_ranking(q_g_dist: ArrayLike,
@@ -115,10 +117,13 @@ def re_ranking(q_g_dist: ArrayLike,
       itself, as in the paper, so ``lambda_value=1`` returns it unchanged;
     - neighbour ranks follow a stable sort (ties broken by index).
 
-    Computation is blocked and sparse: the joint (Q + G)**2 matrix is
-    never materialised (its rows are read once, for a partial sort), the
-    encodings are sparse matrices and the Jaccard distance only visits
-    pairs of samples that share a non-zero column.
+    The k-reciprocal sets, the encoding and the Jaccard distance are
+    those of :mod:`mmreid_rcl.clustering.k_reciprocal`, fed with the
+    neighbour lists of the joint (query + gallery) matrix, ``k1 + 1``
+    long as in the paper's code. Computation is blocked and sparse: the
+    joint (Q + G)**2 matrix is never materialised (its rows are read once,
+    for a partial sort), the encodings are sparse matrices and the Jaccard
+    distance only visits pairs of samples that share a non-zero column.
 
     Args:
         q_g_dist (np.ndarray | Tensor): Shape (Q, G).
@@ -152,101 +157,17 @@ def re_ranking(q_g_dist: ArrayLike,
             raise ValueError(f'{name} contains NaN or infinite values')
 
     joint = _JointDistance(q_g, q_q, g_g)
-    num_all = joint.num_all
-    block_rows = max(1, _BLOCK_ENTRIES // num_all)
-    k1_half = int(np.around(k1 / 2.))
-    num_ranks = min(max(k1 + 1, k2), num_all)
-
-    # Pass 1: row maxima and nearest neighbours of the joint matrix. Ranks
-    # are taken after the division, which may merge close values into
-    # ties, as the weights are computed from the divided values too.
-    ranks = np.empty((num_all, num_ranks), dtype=np.int64)
-    row_max = np.empty(num_all, dtype=np.float32)
-    for start in range(0, num_all, block_rows):
-        block = joint.rows(start, start + block_rows)
-        stop = start + len(block)
-        row_max[start:stop] = block.max(axis=1)
-        # Keeps an all-zero row at zero instead of dividing by zero.
-        row_max[start:stop][row_max[start:stop] <= 0] = 1
-        ranks[start:stop] = rank_distances(
-            block / row_max[start:stop, None], num_ranks)[0]
-
-    # Pass 2: the expanded k-reciprocal set of each sample and its weights.
-    forward, is_recip = _reciprocal(ranks, k1, block_rows)
-    half, is_recip_half = _reciprocal(ranks, k1_half, block_rows)
-    v_rows, v_cols, v_vals = [], [], []
-    for start in range(0, num_all, block_rows):
-        stop = min(start + block_rows, num_all)
-        recip = np.where(is_recip[start:stop], forward[start:stop], -1)
-        # Candidates c in R(p) with their half-size sets R'(c).
-        cand = forward[start:stop]
-        cand_half = np.where(is_recip_half[cand], half[cand], -1)
-        half_size = is_recip_half[cand].sum(axis=2)
-        shared = ((cand_half[..., None] == recip[:, None, None, :])
-                  & (cand_half[..., None] >= 0)).any(axis=3).sum(axis=2)
-        accept = is_recip[start:stop] & (shared > 2. / 3. * half_size)
-        member = np.zeros((stop - start, num_all), dtype=bool)
-        local = np.arange(stop - start)
-        rows = np.broadcast_to(local[:, None], recip.shape)
-        member[rows[recip >= 0], recip[recip >= 0]] = True
-        added = np.where(accept[..., None], cand_half, -1)
-        rows = np.broadcast_to(local[:, None, None], added.shape)
-        member[rows[added >= 0], added[added >= 0]] = True
-        rows, cols = np.divmod(np.flatnonzero(member), num_all)
-        rows += start
-        weights = np.exp(-joint.at(rows, cols) / row_max[rows])
-        weights /= np.bincount(
-            rows - start, weights=weights,
-            minlength=stop - start).astype(np.float32)[rows - start]
-        v_rows.append(rows)
-        v_cols.append(cols)
-        v_vals.append(weights)
-    encoding = sp.csr_matrix(
-        (np.concatenate(v_vals),
-         (np.concatenate(v_rows), np.concatenate(v_cols))),
-        shape=(num_all, num_all),
-        dtype=np.float32)
-    del v_rows, v_cols, v_vals
-
-    if k2 != 1:
-        # Query expansion: average the encodings of the k2 nearest.
-        num_expand = min(k2, num_ranks)
-        expand = sp.csr_matrix(
-            (np.full(num_all * num_expand, 1. / num_expand, np.float32),
-             ranks[:, :num_expand].ravel(),
-             np.arange(0, num_all * num_expand + 1, num_expand)),
-            shape=(num_all, num_all))
-        encoding = (expand @ encoding).tocsr()
-
-    # Jaccard distance of each query to each gallery sample. min(a, b) is
-    # non-zero only where both encodings are, so every shared column k
-    # pairs the queries and gallery samples with V[., k] > 0.
-    query_enc = encoding[:num_q]
-    q_rows = np.repeat(np.arange(num_q), np.diff(query_enc.indptr))
-    gallery_enc = encoding[num_q:].tocsc()
-    col_start = gallery_enc.indptr[:-1]
-    col_count = np.diff(gallery_enc.indptr)
+    num_ranks = min(max(k1 + 1, k2), joint.num_all)
+    row_max, ranks = _normalised_ranks(joint, num_ranks)
+    # The weights see the divided distances the ranks were taken from; in
+    # float32, as the distances are.
+    encoding = encode_neighbour_lists(
+        ranks, k1, k2, lambda rows, cols: joint.at(rows, cols) / row_max[rows])
+    del ranks
     out = np.empty((num_q, num_g), dtype=np.float32)
-    q_block = max(1, _BLOCK_ENTRIES // num_g)
-    for start in range(0, num_q, q_block):
-        stop = min(start + q_block, num_q)
-        lo, hi = query_enc.indptr[start], query_enc.indptr[stop]
-        k = query_enc.indices[lo:hi]
-        counts = col_count[k]
-        # Entry e of a query's column k meets the gallery entries
-        # col_start[k] ... col_start[k] + counts[e] - 1 of that column.
-        pos = np.arange(int(counts.sum())) + np.repeat(
-            col_start[k] - (np.cumsum(counts) - counts), counts)
-        mins = np.minimum(
-            np.repeat(query_enc.data[lo:hi], counts), gallery_enc.data[pos])
-        pair = np.repeat((q_rows[lo:hi] - start) * num_g, counts)
-        pair += gallery_enc.indices[pos]
-        # Encodings sum to 1, so sum(max) = 2 - sum(min).
-        min_sum = np.bincount(
-            pair, weights=mins,
-            minlength=(stop - start) * num_g).reshape(stop - start, num_g)
-        # Rounding can take min_sum a hair above 1.
-        jaccard = np.maximum(1 - min_sum / (2 - min_sum), 0)
+    for start, stop, jaccard in cross_jaccard(encoding[:num_q],
+                                              encoding[num_q:],
+                                              _BLOCK_ENTRIES):
         out[start:stop] = (1 - lambda_value) * jaccard + \
             lambda_value * q_g[start:stop]
     return out
