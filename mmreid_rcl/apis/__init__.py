@@ -1,6 +1,7 @@
 from mmreid_rcl.evaluation.functional import (average_precision_per_query,
                                               protocol_exclusion,
                                               rank_distances)
+from .aggregator_probe import probe_set_objective, split_clusters
 from .dataset_features import (build_checked_model, build_cluster_dataloader,
                                extract_dataset_features)
 from .feature_io import (check_feature_output, feature_output_paths,
@@ -19,5 +20,5 @@ __all__ = [
     'feature_output_paths', 'check_feature_output', 'ONNXReIDInferencer',
     'build_inferencer', 'resolve_backend', 'export_onnx',
     'read_onnx_metadata', 'extract_dataset_features', 'build_checked_model',
-    'build_cluster_dataloader'
+    'build_cluster_dataloader', 'probe_set_objective', 'split_clusters'
 ]

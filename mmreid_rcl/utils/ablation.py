@@ -160,7 +160,9 @@ PROTOCOLS: Dict[str, Protocol] = {
             Variant('camera_hard', 'hard update, camera-aware neighbours',
                     _SEMI + 'cluster_contrast_mobilenetv2_cpu_cuhk03_semi_'
                     'camera_hard.py'),
-            Variant('camera_rcl', 'full RCL, camera-aware neighbours',
+            Variant('camera_rcl', 'full RCL (similarity aggregator, '
+                    'contrastive + consensus set losses), camera-aware '
+                    'neighbours',
                     _SEMI + 'rcl_mobilenetv2_cpu_cuhk03_semi_camera.py'),
         ),
         main=('baseline', 'hard', 'camera', 'camera_hard'),
