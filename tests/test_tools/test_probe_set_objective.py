@@ -41,6 +41,13 @@ def test_tool(tmp_path, capsys):
     assert '| before |' in text and '| after |' in text
     saved = json.loads(out.read_text())
     assert saved['steps'] == 5 and str(rcl) in saved['results']
+    # Options change every RCL config, list items by index.
+    tool.main(args[:-2] +
+              ['--cfg-options', 'model.set_losses.0.target=medoid'])
+    assert 'medoid' not in capsys.readouterr().err
+    with pytest.raises(SystemExit, match='target must be'):
+        tool.main(args[:-2] + ['--cfg-options',
+                               'model.set_losses.0.target=nope'])
     with pytest.raises(SystemExit, match='already exists'):
         tool.main(args)
     not_rcl = tmp_path / 'plain.py'

@@ -5,7 +5,8 @@ the frozen features of a trained model.
         --out feats.npz
     python tools/analysis/probe_set_objective.py feats.npz \\
         --generator-config CONFIG --rcl-configs RCL_CONFIG [...] \\
-        [--steps 500] [--seeds 0 1] [--json out.json [--overwrite]]
+        [--steps 500] [--seeds 0 1] [--cfg-options model.aggregator.rank=16]
+        [--json out.json [--overwrite]]
 
 The features (``features``, ``pids``, ``camids`` of ``extract_features.py
 --split train``) are clustered once with the label generator of the
@@ -16,14 +17,17 @@ memory of their mean prototypes, and judged on the other half
 (:func:`mmreid_rcl.apis.aggregator_probe.probe_set_objective`): the
 weights' impostor AUC against the similarity reference, the share of
 lone impostors with the lowest weight, and how often each update rule
-would pick an impostor. Where a label generator or config is wrong, the
-tool stops with the file named.
+would pick an impostor. ``--cfg-options`` changes every RCL config
+before it is read (list items by index, e.g.
+``model.set_losses.1.target=medoid``). Where a label generator or config is
+wrong, the tool stops with the file named.
 """
 import argparse
 import json
 import os.path as osp
 
 import numpy as np
+from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
@@ -42,6 +46,9 @@ def parse_args(argv=None):
     parser.add_argument('--num-ids', type=int, default=16,
                         help='pseudo identities per batch')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override settings of every RCL config, key=value')
     parser.add_argument('--json', help='also write the figures here')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing --json')
@@ -91,19 +98,27 @@ def main(argv=None):
           f'{(labels < 0).sum()} outliers')
     results = {}
     for path in args.rcl_configs:
-        model = Config.fromfile(path).model
+        cfg = Config.fromfile(path)
+        try:
+            cfg.merge_from_dict(args.cfg_options, allow_list_keys=True)
+        except (KeyError, IndexError, TypeError) as e:
+            raise SystemExit(f'--cfg-options on {path}: {e}')
+        model = cfg.model
         if 'aggregator' not in model:
             raise SystemExit(f'{path}: model.aggregator is missing: not '
                              'an RCL config')
         losses = model.get('set_losses', [dict(type='SetContrastiveLoss')])
         floor = (model.get('hps') or {}).get('floor', 0.5)
-        runs = [
-            probe_set_objective(feats, labels, data['pids'],
-                                model.aggregator, losses, steps=args.steps,
-                                num_ids=args.num_ids, k=args.k, lr=args.lr,
-                                floor_ratio=floor, seed=seed)
-            for seed in args.seeds
-        ]
+        try:
+            runs = [
+                probe_set_objective(feats, labels, data['pids'],
+                                    model.aggregator, losses,
+                                    steps=args.steps, num_ids=args.num_ids,
+                                    k=args.k, lr=args.lr, floor_ratio=floor,
+                                    seed=seed) for seed in args.seeds
+            ]
+        except (KeyError, TypeError, ValueError) as e:
+            raise SystemExit(f'{path}: {e}')
         results[path] = runs
         for seed, run in zip(args.seeds, runs):
             print(f'\n{osp.basename(path)}, seed {seed}: '
@@ -119,7 +134,9 @@ def main(argv=None):
         with open(args.json, 'w') as f:
             json.dump(dict(features=args.features,
                            generator_config=args.generator_config,
-                           steps=args.steps, results=results), f, indent=1)
+                           steps=args.steps, lr=args.lr,
+                           cfg_options=args.cfg_options, results=results),
+                      f, indent=1)
     return results
 
 
