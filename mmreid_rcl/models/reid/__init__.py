@@ -1,6 +1,9 @@
+from .base_reid import BaseReID
 from .rcl import RCL
 from .supervised_reid import SupervisedReID
 from .unsupervised_reid import UnsupervisedReID
 from .warm_start import WarmStartInit
 
-__all__ = ['UnsupervisedReID', 'RCL', 'SupervisedReID', 'WarmStartInit']
+__all__ = [
+    'BaseReID', 'UnsupervisedReID', 'RCL', 'SupervisedReID', 'WarmStartInit'
+]

@@ -1,17 +1,16 @@
 """The supervised re-ID model: backbone, BNNeck, identity head."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
-import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import nn
 
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
+from .base_reid import BaseReID
 
 
 @MODELS.register_module()
-class SupervisedReID(BaseModel):
+class SupervisedReID(BaseReID):
     """Backbone + neck + identity head, trained on the true identities.
 
     The supervised counterpart of
@@ -30,48 +29,9 @@ class SupervisedReID(BaseModel):
     it (for the classifier); a neck without one gives the same features to
     both.
 
-    Args:
-        backbone (dict): backbone config.
-        neck (dict): neck config; must return (B, D) features.
-        head (dict): head config (``IdentityClassificationHead``).
-        data_preprocessor (dict, optional): e.g.
-            ``dict(type='ReIDDataPreprocessor')`` (the default).
-        channels_last (bool): run the backbone in the channels-last memory
-            format (faster on CPUs, same results up to rounding). Defaults
-            to False.
-        init_cfg (dict, optional): mmengine init config.
+    The arguments are those of :class:`BaseReID`; ``head`` is an
+    ``IdentityClassificationHead``.
     """
-
-    def __init__(self,
-                 backbone: dict,
-                 neck: dict,
-                 head: dict,
-                 data_preprocessor: Optional[dict] = None,
-                 channels_last: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ReIDDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.channels_last = bool(channels_last)
-        if self.channels_last:
-            self.backbone.to(memory_format=torch.channels_last)
-        self.neck = MODELS.build(neck)
-        self.head = MODELS.build(head)
-
-    # -- features -------------------------------------------------------
-    def _backbone_maps(self, inputs: torch.Tensor):
-        if self.channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        return self.backbone(inputs)
-
-    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images -> (B, D) L2-normalised features."""
-        feats = self.neck(self._backbone_maps(inputs))
-        return F.normalize(feats, dim=1)
 
     def neck_features(
             self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +48,7 @@ class SupervisedReID(BaseModel):
             the neck's output; the same tensor twice when the neck has no
             ``bn`` module.
         """
-        maps = self._backbone_maps(inputs)
+        maps = self.backbone_maps(inputs)
         bn = getattr(self.neck, 'bn', None)
         if not isinstance(bn, nn.Module):
             feats = self.neck(maps)
@@ -106,29 +66,6 @@ class SupervisedReID(BaseModel):
                 'one forward pass; SupervisedReID expects it once, on the '
                 'pooled features')
         return captured[0], bn_feats
-
-    def forward(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[List[ReIDDataSample]] = None,
-                mode: str = 'tensor'):
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise ValueError(f'invalid mode "{mode}": expected tensor, loss or '
-                         'predict')
-
-    def predict(self, inputs: torch.Tensor,
-                data_samples: Optional[List[ReIDDataSample]] = None
-                ) -> List[ReIDDataSample]:
-        feats = self.extract_feat(inputs)
-        if data_samples is None:
-            data_samples = [ReIDDataSample() for _ in range(feats.size(0))]
-        for sample, feat in zip(data_samples, feats):
-            sample.features = feat.detach()
-        return data_samples
 
     # -- training ---------------------------------------------------------
     def batch_labels(self,

@@ -1,17 +1,16 @@
 """The unsupervised re-ID model: backbone, neck, cluster-contrast head."""
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from mmengine.model import BaseModel
 
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
+from .base_reid import BaseReID
 
 
 @MODELS.register_module()
-class UnsupervisedReID(BaseModel):
+class UnsupervisedReID(BaseReID):
     """Backbone + neck + cluster-contrast head, trained on pseudo labels.
 
     The pseudo labels of the whole train split are model state (a buffer
@@ -20,77 +19,16 @@ class UnsupervisedReID(BaseModel):
     saves ``cluster_epoch``, the epoch the labels were made for, so that a
     run resumed in the middle of an epoch keeps its clustering.
 
-    Args:
-        backbone (dict): backbone config.
-        neck (dict): neck config; must return (B, D) features.
-        head (dict): head config (``ClusterContrastHead``).
-        data_preprocessor (dict, optional): e.g.
-            ``dict(type='ReIDDataPreprocessor')``.
-        channels_last (bool): run the backbone in the channels-last memory
-            format, much faster on CPUs for depthwise convolutions (about
-            1.6x training and 3x inference for MobileNetV2 here) with the
-            same results up to float rounding. Defaults to False.
-        init_cfg (dict, optional): mmengine init config.
+    The arguments are those of :class:`BaseReID`; ``head`` is a
+    ``ClusterContrastHead``.
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 neck: dict,
-                 head: dict,
-                 data_preprocessor: Optional[dict] = None,
-                 channels_last: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ReIDDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.channels_last = bool(channels_last)
-        if self.channels_last:
-            self.backbone.to(memory_format=torch.channels_last)
-        self.neck = MODELS.build(neck)
-        self.head = MODELS.build(head)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.register_buffer('pseudo_labels',
                              torch.zeros(0, dtype=torch.long))
         self.register_buffer('cluster_epoch',
                              torch.tensor(-1, dtype=torch.long))
-
-    # -- features -------------------------------------------------------
-    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images -> (B, D) L2-normalised features.
-
-        The features are float32 also when the backbone runs in reduced
-        precision (autocast): they are normalised in float32.
-        """
-        if self.channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        feats = self.neck(self.backbone(inputs))
-        return F.normalize(feats.float(), dim=1)
-
-    def forward(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[List[ReIDDataSample]] = None,
-                mode: str = 'tensor'):
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise ValueError(f'invalid mode "{mode}": expected tensor, loss or '
-                         'predict')
-
-    def predict(self, inputs: torch.Tensor,
-                data_samples: Optional[List[ReIDDataSample]] = None
-                ) -> List[ReIDDataSample]:
-        feats = self.extract_feat(inputs)
-        if data_samples is None:
-            data_samples = [ReIDDataSample() for _ in range(feats.size(0))]
-        for sample, feat in zip(data_samples, feats):
-            sample.features = feat.detach()
-        return data_samples
 
     # -- training ---------------------------------------------------------
     def batch_pseudo_labels(
