@@ -353,12 +353,39 @@ def format_report(protocol: Protocol, results_dir: str) -> str:
             'final ARI | final NMI |',
             '| --- | --- | --- | --- | --- | --- | --- |', *per_run
         ]
+    diagnostics = _diagnostic_rows(protocol, results_dir)
+    if diagnostics:
+        lines += [
+            '', 'Impostor diagnostics of the final clustering (models with '
+            'an aggregator; sets of K members; see impostor_report):', '',
+            '| variant | seed | ' + ' | '.join(_DIAGNOSTICS) + ' |',
+            '|' + ' --- |' * (len(_DIAGNOSTICS) + 2), *diagnostics
+        ]
     lines += [
         '', '(mean ± sample standard deviation over seeds; metrics after '
         'the last epoch; ARI/NMI of the clustering of the train split by '
         'the final model.)'
     ]
     return '\n'.join(lines)
+
+
+# Figures of impostor_report shown per run where a run logged them.
+_DIAGNOSTICS = ('attention_auc', 'similarity_auc', 'single_impostor_lowest',
+                'similarity_single_impostor_lowest', 'pick_hps', 'pick_hard',
+                'pick_any', 'pick_central')
+
+
+def _diagnostic_rows(protocol: Protocol, results_dir: str) -> List[str]:
+    rows = []
+    for variant in protocol.variants:
+        for seed, summary in load_runs(results_dir, variant.name):
+            final = summary.get('final_cluster') or {}
+            if 'attention_auc' not in final:
+                continue
+            cells = [_fmt(final.get(key), '.3f') for key in _DIAGNOSTICS]
+            rows.append(f'| {variant.name} | {seed} | ' + ' | '.join(cells) +
+                        ' |')
+    return rows
 
 
 def write_outputs(protocol: Protocol, results_dir: str, out_dir: str,

@@ -86,6 +86,8 @@ def test_summary_reads_the_final_clustering_diagnostics(tmp_path):
                            str(tmp_path))['variants']['rcl'][0]
     assert (row['attention_auc'], row['similarity_auc'],
             row['single_impostor_lowest']) == (0.61, 0.55, 0.7)
+    text = format_report(PROTOCOLS['cuhk03_imagenet'], str(tmp_path))
+    assert '| rcl | 0 | 0.610 | 0.550 | 0.700 | n/a |' in text
 
 
 def test_report_and_summary_json(tmp_path):
