@@ -8,13 +8,14 @@ import torch
 from mmengine.logging import print_log
 
 from mmreid_rcl.registry import LABEL_GENERATORS
+from mmreid_rcl.utils.threads import available_cpus
 from mmreid_rcl.utils.validation import is_real
 from .base_label_generator import BaseLabelGenerator
 from .dbscan import check_dbscan_settings, dbscan_labels
 from .jaccard_distance import (DEFAULT_CHUNK_SIZE, check_jaccard_settings,
                                jaccard_distance, unit_features_copy_bytes)
-from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, camera_aware_knn,
-                  knn_search, parse_knn_config)
+from .knn import (DEFAULT_KNN, KnnConfig, camera_aware_knn, knn_search,
+                  parse_knn_config)
 from .memory import (check_memory, clustering_memory, dbscan_memory,
                      format_bytes, jaccard_memory, model_sizes)
 

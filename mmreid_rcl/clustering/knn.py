@@ -13,13 +13,12 @@ candidates by their exact similarity, and proves for every sample that no
 other sample can be closer (see :func:`_search_pca`). ``'ivf'`` and
 ``'hnsw'`` are approximate, for sizes where even that is too slow.
 """
-import os
-from contextlib import contextmanager
 from typing import Callable, Dict, Optional, Tuple, Union
 
 import faiss
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+from mmreid_rcl.utils.threads import blas_threads, faiss_num_threads
 
 KnnConfig = Union[str, dict]
 
@@ -46,42 +45,6 @@ KNN_DEFAULTS: Dict[str, dict] = {
 # Slack on similarities when deciding that no unseen sample can be closer:
 # far above the float32 rounding of the products involved (~1e-6).
 _VERIFY_MARGIN = 1e-4
-
-
-def available_cpus() -> int:
-    """Number of CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@contextmanager
-def faiss_num_threads(num_threads: Optional[int] = None):
-    """Run faiss and the BLAS with ``num_threads`` threads, then restore.
-
-    mmengine sets ``OMP_NUM_THREADS=1`` in distributed runs, which leaves
-    faiss (and the BLAS numpy calls) on one core while rank 0 clusters and
-    the other ranks wait; the search therefore asks for its threads
-    explicitly and gives the previous settings back afterwards.
-
-    Args:
-        num_threads (int, optional): threads for faiss and the BLAS.
-            ``None`` uses every CPU available to the process.
-    """
-    if num_threads is None:
-        num_threads = available_cpus()
-    if isinstance(num_threads, bool) or not isinstance(
-            num_threads, (int, np.integer)) or num_threads < 1:
-        raise ValueError(
-            f'num_threads must be a positive int or None, got {num_threads!r}')
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(int(num_threads))
-    try:
-        with threadpool_limits(limits=int(num_threads), user_api='blas'):
-            yield
-    finally:
-        faiss.omp_set_num_threads(previous)
 
 
 def parse_knn_config(knn: KnnConfig) -> Tuple[str, dict]:
@@ -224,7 +187,7 @@ def principal_axes(x: np.ndarray,
     # The products below are small: on one BLAS thread they take
     # milliseconds, while waking threads for them (for LAPACK's eigh above
     # all) costs seconds on a busy machine.
-    with threadpool_limits(limits=1, user_api='blas'):
+    with blas_threads(1):
         basis = rng.standard_normal((full_dim, width)).astype(np.float32)
         for _ in range(num_iters):
             # A well-conditioned block is enough between iterations.

@@ -47,10 +47,10 @@ import os.path as osp
 import resource
 from typing import Dict, List, NamedTuple, Optional
 
+from mmreid_rcl.utils.threads import available_cpus
 from .jaccard_distance import DEFAULT_CHUNK_SIZE, PAIR_BLOCK_SIZE
 from .k_reciprocal import OVERLAP_BLOCK_SIZE
-from .knn import (DEFAULT_KNN, KnnConfig, _pca_pays_off, available_cpus,
-                  parse_knn_config)
+from .knn import DEFAULT_KNN, KnnConfig, _pca_pays_off, parse_knn_config
 
 GB = 1 << 30
 MB = 1 << 20
