@@ -18,7 +18,8 @@ from typing import Callable, Dict, Optional, Tuple, Union
 import faiss
 import numpy as np
 
-from mmreid_rcl.utils.threads import blas_threads, faiss_num_threads
+from mmreid_rcl.utils.threads import faiss_num_threads
+from .pca import project_with_residual
 
 KnnConfig = Union[str, dict]
 
@@ -130,115 +131,6 @@ def _inner_products_by_idx(x: np.ndarray, ids: np.ndarray,
     return out
 
 
-def _orthonormal_columns(block: np.ndarray, passes: int = 2) -> np.ndarray:
-    """An orthonormal basis (float64) of the span of ``block``'s columns.
-
-    Through the eigendecomposition of the small Gram matrix; a second pass
-    repairs the rounding of the first. Directions the block hardly spans
-    are dropped, so the result may have fewer columns. When none is
-    dropped the result is the orthonormal matrix nearest to the block
-    (columns keep their order and meaning). LAPACK's QR of a tall block is
-    several times slower here.
-    """
-    basis = block.astype(np.float64)
-    for _ in range(passes):
-        vals, vecs = np.linalg.eigh(basis.T @ basis)
-        keep = vals > max(vals[-1], 1e-300) * 1e-10
-        if keep.all():
-            basis = basis @ ((vecs / np.sqrt(vals)) @ vecs.T)
-        else:
-            basis = basis @ (vecs[:, keep] / np.sqrt(vals[keep]))
-    return basis
-
-
-def principal_axes(x: np.ndarray,
-                   dim: int,
-                   train_size: int = 2048,
-                   seed: int = 0,
-                   num_iters: int = 3) -> Tuple[np.ndarray, np.ndarray]:
-    """Leading principal axes of the rows of ``x``, fitted on a sample.
-
-    Subspace iteration on the covariance of ``train_size`` seeded samples
-    (a few products with a D x (dim + 16) block instead of a full D x D
-    eigendecomposition), then Rayleigh-Ritz. The axes are orthonormal to
-    float precision whatever the data, which the verified search relies on;
-    how well they catch the variance only affects its speed.
-
-    Args:
-        x (np.ndarray): float32 features (N, D).
-        dim (int): number of axes, ``dim <= D``.
-        train_size (int): samples the covariance is estimated from.
-        seed (int): seed of the sample and of the start block.
-        num_iters (int): rounds of subspace iteration.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: axes (D, d) float32 with orthonormal
-        columns, ``d = dim`` unless the sample spans fewer directions, and
-        the sample mean (D,) float32.
-    """
-    n, full_dim = x.shape
-    rng = np.random.default_rng(seed)
-    sample = x[np.sort(rng.choice(n, min(train_size, n), replace=False))]
-    mean = sample.mean(axis=0, dtype=np.float64).astype(np.float32)
-    sample -= mean
-    cov = sample.T @ sample  # float32, D x D
-    del sample
-    width = min(dim + 16, full_dim)
-    # The products below are small: on one BLAS thread they take
-    # milliseconds, while waking threads for them (for LAPACK's eigh above
-    # all) costs seconds on a busy machine.
-    with blas_threads(1):
-        basis = rng.standard_normal((full_dim, width)).astype(np.float32)
-        for _ in range(num_iters):
-            # A well-conditioned block is enough between iterations.
-            basis = _orthonormal_columns(cov @ basis, passes=1)
-            basis = basis.astype(np.float32)
-        small = (basis.T @ (cov @ basis)).astype(np.float64)
-        _, rot = np.linalg.eigh((small + small.T) / 2)
-        axes = basis.astype(np.float64) @ rot[:, ::-1][:, :dim]
-        # Orthonormal in float64 before rounding.
-        axes = _orthonormal_columns(axes)
-    return np.ascontiguousarray(axes, dtype=np.float32), mean
-
-
-def reduce_with_residual(x: np.ndarray,
-                         axes: np.ndarray,
-                         mean: np.ndarray,
-                         step: int = 8192) -> np.ndarray:
-    """Centred coordinates on ``axes`` plus the norm of what they miss.
-
-    Row i is ``[P^T (x_i - m), |(I - P P^T)(x_i - m)|]``. For any two rows
-    the squared distance of these vectors is at most the squared distance
-    of the features (the projected part is a contraction and the residuals
-    differ by at least the difference of their norms), so it is a lower
-    bound that a brute-force search can rank by.
-
-    Args:
-        x (np.ndarray): float32 features (N, D).
-        axes (np.ndarray): orthonormal columns (D, dim) float32.
-        mean (np.ndarray): centre (D,) float32.
-        step (int): rows projected at once (bounds temporaries).
-
-    Returns:
-        np.ndarray: float32 (N, dim + 1).
-    """
-    n = x.shape[0]
-    dim = axes.shape[1]
-    out = np.empty((n, dim + 1), dtype=np.float32)
-    offset = mean @ axes
-    mean_sq = float(mean @ mean)
-    for start in range(0, n, step):
-        block = x[start:start + step]
-        reduced = block @ axes
-        reduced -= offset
-        out[start:start + step, :dim] = reduced
-        centred_sq = (np.einsum('ij,ij->i', block, block) -
-                      2 * (block @ mean) + mean_sq)
-        residual_sq = centred_sq - np.einsum('ij,ij->i', reduced, reduced)
-        out[start:start + step, dim] = np.sqrt(np.maximum(residual_sq, 0))
-    return out
-
-
 def _pca_pays_off(n: int, full_dim: int, dim: int, width: int,
                   train_size: int) -> bool:
     """Whether the projected search costs clearly less than brute force
@@ -279,12 +171,6 @@ def _rerank(x: np.ndarray, cand: np.ndarray, k: int,
     order = np.argsort(-sims, axis=1, kind='stable')[:, :k]
     return (np.take_along_axis(sims, order, axis=1),
             np.take_along_axis(cand, order, axis=1))
-
-
-def _reduce(x: np.ndarray, dim: int, train_size: int,
-            seed: int) -> np.ndarray:
-    axes, mean = principal_axes(x, dim, train_size, seed)
-    return reduce_with_residual(x, axes, mean)
 
 
 def _exact_among_candidates(
@@ -378,7 +264,7 @@ def _search_pca(x: np.ndarray, k: int, dim: int, refine: int,
         info['knn_path'] = 'brute force (smaller than the projection)'
         return _search_exact(x, k, info)
     info['knn_path'] = 'pca verified' if verify else 'pca approximate'
-    z = _reduce(x, dim, train_size, seed)
+    z = project_with_residual(x, dim, train_size, seed)
     sq_norms = np.einsum('ij,ij->i', x, x)
     max_sq = float(sq_norms.max())
     best_sims = np.empty((n, k), dtype=np.float32)
@@ -453,7 +339,8 @@ def _search_hnsw(x: np.ndarray, k: int, m: int, ef_construction: int,
     n = x.shape[0]
     if dim is not None and dim < x.shape[1]:
         # Graph on the bound vectors (L2), then exact re-ranking.
-        data, metric = _reduce(x, dim, train_size, seed), faiss.METRIC_L2
+        data = project_with_residual(x, dim, train_size, seed)
+        metric = faiss.METRIC_L2
         width = min(n, refine * k)
     else:
         data, metric, width = x, faiss.METRIC_INNER_PRODUCT, k
@@ -480,7 +367,7 @@ def _search_ivf(x: np.ndarray, k: int, nlist: Optional[int], nprobe: int,
     train_size = min(train_size, n)
     if dim is not None and dim < x.shape[1]:
         # Cells and scan on the bound vectors (L2), then exact re-ranking.
-        data = _reduce(x, dim, min(train_size, 8192), seed)
+        data = project_with_residual(x, dim, min(train_size, 8192), seed)
         metric = faiss.METRIC_L2
         width = min(n, refine * k)
     else:

@@ -9,8 +9,8 @@ from threadpoolctl import threadpool_info
 from mmreid_rcl.clustering import (DBSCANLabelGenerator, jaccard_distance,
                                    knn_search)
 from mmreid_rcl.clustering.knn import (DEFAULT_KNN, pair_inner_products,
-                                       parse_knn_config, principal_axes,
-                                       reduce_with_residual)
+                                       parse_knn_config)
+from mmreid_rcl.clustering.pca import principal_axes, reduce_with_residual
 
 
 def low_rank_features(n=2000, dim=256, rank=24, num_ids=100, noise=0.2,
