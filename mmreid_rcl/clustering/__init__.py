@@ -8,13 +8,16 @@ from .diagnostics import cluster_quality
 from .jaccard_distance import (as_unit_features, jaccard_distance,
                                k_reciprocal_encoding)
 from .k_reciprocal import k_reciprocal_sets
-from .knn import camera_aware_knn, knn_search
+from .knn import (BaseKnn, ExactKnn, HNSWKnn, IVFKnn, PCAKnn, build_knn,
+                  camera_aware_knn, knn_search)
 from .labels import contiguous_labels
 from .memory import (ClusteringMemoryError, available_memory,
                      clustering_memory, estimate_clustering_memory)
 
 __all__ = [
-    'BaseLabelGenerator', 'ClusteringMemoryError', 'DBSCANLabelGenerator',
+    'BaseKnn', 'BaseLabelGenerator', 'ClusteringMemoryError',
+    'DBSCANLabelGenerator', 'ExactKnn', 'HNSWKnn', 'IVFKnn', 'PCAKnn',
+    'build_knn',
     'camera_aware_knn', 'as_unit_features', 'available_memory',
     'cluster_quality', 'clustering_memory', 'contiguous_labels',
     'dbscan_labels', 'estimate_clustering_memory', 'faiss_num_threads',

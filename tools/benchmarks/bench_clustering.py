@@ -567,9 +567,10 @@ def _compare_reference(x: np.ndarray, labels: np.ndarray,
 # -- report -----------------------------------------------------------------
 def _is_exact(knn) -> bool:
     """Whether a search returns the exact neighbours."""
-    from mmreid_rcl.clustering.knn import parse_knn_config
-    method, params = parse_knn_config(knn)
-    return method == 'exact' or (method == 'pca' and params['verify'])
+    from mmreid_rcl.clustering.knn import ExactKnn, PCAKnn, build_knn
+    searcher = build_knn(knn)
+    return isinstance(searcher, ExactKnn) or (isinstance(searcher, PCAKnn)
+                                              and searcher.verify)
 
 
 def _knn_name(knn) -> str:
