@@ -66,7 +66,6 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
 
     Example:
         >>> from mmreid_rcl.registry import LABEL_GENERATORS
-from mmreid_rcl.utils.validation import is_real
         >>> gen = LABEL_GENERATORS.build(
         ...     dict(type='DBSCANLabelGenerator', eps=0.6))
         >>> labels = gen(features)  # (N,) int64, -1 = outlier
