@@ -37,7 +37,7 @@ __all__ = [
     'PARAM_SCHEDULERS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'TASK_UTILS', 'METRICS',
     'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'INFERENCERS',
-    'LABEL_GENERATORS'
+    'LABEL_GENERATORS', 'KNN_SEARCHERS'
 ]
 
 # Training and running.
@@ -100,6 +100,10 @@ TASK_UTILS = Registry(
 LABEL_GENERATORS = Registry(
     'label generator', scope='mmreid_rcl',
     locations=['mmreid_rcl.clustering'])
+# The kNN searches the label generators run (``knn=`` of their configs).
+KNN_SEARCHERS = Registry(
+    'knn searcher', scope='mmreid_rcl',
+    locations=['mmreid_rcl.clustering.knn'])
 
 # Evaluation and visualisation.
 METRICS = Registry(

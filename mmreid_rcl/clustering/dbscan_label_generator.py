@@ -8,13 +8,14 @@ import torch
 from mmengine.logging import print_log
 
 from mmreid_rcl.registry import LABEL_GENERATORS
+from mmreid_rcl.utils.threads import available_cpus
 from mmreid_rcl.utils.validation import is_real
 from .base_label_generator import BaseLabelGenerator
 from .dbscan import check_dbscan_settings, dbscan_labels
 from .jaccard_distance import (DEFAULT_CHUNK_SIZE, check_jaccard_settings,
                                jaccard_distance, unit_features_copy_bytes)
-from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, camera_aware_knn,
-                  knn_search, parse_knn_config)
+from .knn import (DEFAULT_KNN, KnnConfig, build_knn, camera_aware_knn,
+                  knn_search)
 from .memory import (check_memory, clustering_memory, dbscan_memory,
                      format_bytes, jaccard_memory, model_sizes)
 
@@ -65,7 +66,6 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
 
     Example:
         >>> from mmreid_rcl.registry import LABEL_GENERATORS
-from mmreid_rcl.utils.validation import is_real
         >>> gen = LABEL_GENERATORS.build(
         ...     dict(type='DBSCANLabelGenerator', eps=0.6))
         >>> labels = gen(features)  # (N,) int64, -1 = outlier
@@ -84,7 +84,7 @@ from mmreid_rcl.utils.validation import is_real
         # Fail at build time, not at the first epoch.
         check_dbscan_settings(eps, min_samples)
         check_jaccard_settings(k1, k2)
-        parse_knn_config(knn)
+        build_knn(knn)
         if not isinstance(memory_check, bool):
             raise TypeError(f'memory_check must be True or False, got '
                             f'{memory_check!r}')

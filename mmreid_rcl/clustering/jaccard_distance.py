@@ -23,11 +23,11 @@ import scipy.sparse as sp
 import torch
 
 from mmreid_rcl.utils.sort_keys import KEY_BITS, pack_keys, unpack_key
+from mmreid_rcl.utils.threads import available_cpus, faiss_num_threads
 from mmreid_rcl.utils.validation import check_int
 from .k_reciprocal import (encode_neighbour_lists, index_dtype,
                            jaccard_from_overlap, overlap_terms, row_blocks)
-from .knn import (DEFAULT_KNN, KnnConfig, available_cpus, faiss_num_threads,
-                  knn_search, pair_inner_products)
+from .knn import DEFAULT_KNN, KnnConfig, knn_search, pair_inner_products
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 

@@ -47,10 +47,11 @@ import os.path as osp
 import resource
 from typing import Dict, List, NamedTuple, Optional
 
+from mmreid_rcl.utils.threads import available_cpus
 from .jaccard_distance import DEFAULT_CHUNK_SIZE, PAIR_BLOCK_SIZE
 from .k_reciprocal import OVERLAP_BLOCK_SIZE
-from .knn import (DEFAULT_KNN, KnnConfig, _pca_pays_off, available_cpus,
-                  parse_knn_config)
+from .knn import (DEFAULT_KNN, ExactKnn, HNSWKnn, IVFKnn, KnnConfig, PCAKnn,
+                  build_knn, pca_pays_off)
 
 GB = 1 << 30
 MB = 1 << 20
@@ -140,50 +141,56 @@ def knn_memory(num: int, dim: int, k: int,
     Returns:
         int: bytes.
     """
-    method, params = parse_knn_config(knn)
+    searcher = build_knn(knn)
     result = num * k * 12  # float32 similarities + int64 indices
-    if method == 'exact':
+    if isinstance(searcher, ExactKnn):
         return result + FAISS_BLOCK_BYTES
-    train = min(params['train_size'] or num, num)
-    if method == 'pca':
-        proj = min(params['dim'], dim)
-        width = min(num, params['refine'] * k)
-        if params['verify'] and not _pca_pays_off(num, dim, proj, width,
-                                                  train):
-            return result + FAISS_BLOCK_BYTES
-        fit = _principal_axes_memory(dim, proj, train)
-        bound = num * (proj + 1) * 4
-        block = min(params['block_size'], num * width)
-        search = (bound + num * (4 + 1) + result +
-                  block * KNN_BYTES_PER_CANDIDATE + FAISS_BLOCK_BYTES)
-        return max(fit, bound + 2 * 8192 * proj * 4, search)
+    if isinstance(searcher, PCAKnn):
+        return _pca_knn_memory(num, dim, k, searcher, result)
     # hnsw / ivf: the index holds its own copy of what it searches.
-    proj = params['dim']
+    proj = searcher.dim
     if proj is not None and proj < dim:
-        width = min(num, params['refine'] * k)
+        width = min(num, searcher.refine * k)
         data = num * (proj + 1) * 4
         searched = proj + 1
+        train = min(searcher.train_size or num, num)
         fit = _principal_axes_memory(dim, proj, min(train, 8192))
     else:
         width, data, searched, fit = k, 0, dim, 0
     copy = num * searched * 4
-    if method == 'hnsw':
+    if isinstance(searcher, HNSWKnn):
         # Level 0 keeps 2 m links per sample, the upper levels about
         # m / (m - 1) times fewer in all; plus levels and offsets.
-        index = copy + num * (2 * params['m'] * 4 * 1.1 + 12)
+        index = copy + num * (2 * searcher.m * 4 * 1.1 + 12)
         build = num * available_cpus()  # a visited table per thread
     else:
-        nlist = params['nlist'] or max(1, int(4 * num**0.5))
-        nlist = min(nlist, num)
-        train_size = min(params['train_size'] or 64 * nlist, num)
+        nlist = searcher.cells(num)
+        train_size = searcher.samples_trained_on(num)
         index = copy + num * 8 + nlist * searched * 4
         # k-means on the training sample (a copy of it, assignments,
         # distance blocks, centroid sums).
         build = train_size * (searched * 8 + 24) + FAISS_BLOCK_BYTES + \
             nlist * searched * 8
-    block = min(params['block_size'], num * width)
+    block = min(searcher.block_size, num * width)
     search = result + block * (12 + 16) + FAISS_BLOCK_BYTES
     return int(max(fit, data + index + max(build, search)))
+
+
+def _pca_knn_memory(num: int, dim: int, k: int, searcher: PCAKnn,
+                    result: int) -> int:
+    """Peak bytes of a :class:`~mmreid_rcl.clustering.knn.PCAKnn` search
+    whose result takes ``result`` bytes."""
+    proj = min(searcher.dim, dim)
+    train = min(searcher.train_size, num)
+    width = min(num, searcher.refine * k)
+    if searcher.verify and not pca_pays_off(num, dim, proj, width, train):
+        return result + FAISS_BLOCK_BYTES
+    fit = _principal_axes_memory(dim, proj, train)
+    bound = num * (proj + 1) * 4
+    block = min(searcher.block_size, num * width)
+    search = (bound + num * (4 + 1) + result +
+              block * KNN_BYTES_PER_CANDIDATE + FAISS_BLOCK_BYTES)
+    return max(fit, bound + 2 * 8192 * proj * 4, search)
 
 
 def _principal_axes_memory(dim: int, proj: int, train: int) -> int:
@@ -331,7 +338,7 @@ def clustering_memory(num: int,
     stages['peak'] = max(stages[s] for s in ('knn', 'encoding', 'jaccard',
                                              'dbscan')) + stages['overhead']
     per_thread = THREAD_STACK_BYTES
-    if parse_knn_config(knn)[0] == 'ivf':
+    if isinstance(build_knn(knn), IVFKnn):
         per_thread += THREAD_ARENA_BYTES
     stages['reserved'] = BLAS_BUFFER_BYTES + threads * per_thread
     return stages

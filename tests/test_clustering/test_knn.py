@@ -8,9 +8,9 @@ from threadpoolctl import threadpool_info
 
 from mmreid_rcl.clustering import (DBSCANLabelGenerator, jaccard_distance,
                                    knn_search)
-from mmreid_rcl.clustering.knn import (DEFAULT_KNN, pair_inner_products,
-                                       parse_knn_config, principal_axes,
-                                       reduce_with_residual)
+from mmreid_rcl.clustering.knn import (DEFAULT_KNN, PCAKnn, build_knn,
+                                       pair_inner_products)
+from mmreid_rcl.clustering.pca import principal_axes, reduce_with_residual
 
 
 def low_rank_features(n=2000, dim=256, rank=24, num_ids=100, noise=0.2,
@@ -55,8 +55,8 @@ def reference(features):
 
 def test_default_search_is_the_verified_projection():
     assert DEFAULT_KNN == 'pca'
-    method, params = parse_knn_config(DEFAULT_KNN)
-    assert method == 'pca' and params['verify'] is True
+    searcher = build_knn(DEFAULT_KNN)
+    assert isinstance(searcher, PCAKnn) and searcher.verify is True
 
 
 def test_pca_search_equals_brute_force(features, reference):
@@ -196,11 +196,11 @@ def test_bad_configs():
                        (dict(dim=8), 'needs a `type`'),
                        ('annoy', 'unknown knn method')):
         with pytest.raises(ValueError, match=match):
-            parse_knn_config(knn)
+            build_knn(knn)
     with pytest.raises(TypeError, match='method name or a config dict'):
-        parse_knn_config(3)
+        build_knn(3)
     # None switches the projection of ivf and hnsw off.
-    assert parse_knn_config(dict(type='ivf', dim=None))[1]['dim'] is None
+    assert build_knn(dict(type='ivf', dim=None)).dim is None
 
 
 def test_default_clustering_matches_brute_force(features):

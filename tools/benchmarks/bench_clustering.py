@@ -317,7 +317,7 @@ def _knn_recall(x: np.ndarray, queries: np.ndarray, found: np.ndarray,
     a search ``found``, the exact ones searched by brute force."""
     import faiss
 
-    from mmreid_rcl.clustering import faiss_num_threads
+    from mmreid_rcl.utils.threads import faiss_num_threads
     with faiss_num_threads(threads):
         _, exact = faiss.knn(x[queries], x, k, faiss.METRIC_INNER_PRODUCT)
 
@@ -517,19 +517,19 @@ def _neighbours(x: np.ndarray, spec: dict):
 def _compare_reference(x: np.ndarray, labels: np.ndarray,
                        spec: dict) -> dict:
     """The dense public-style computation on the same features."""
-    import faiss
     from sklearn.cluster import DBSCAN
     from sklearn.metrics import adjusted_rand_score
 
     from mmreid_rcl.clustering import jaccard_distance, relabel_by_first_member
+    from mmreid_rcl.utils.threads import faiss_num_threads
     if len(x) > REFERENCE_MAX_N:
         return dict(skipped=f'N > {REFERENCE_MAX_N}')
-    faiss.omp_set_num_threads(spec['threads'] or os.cpu_count())
     _reset_peak()
     rss0 = _status_kb('VmRSS')
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
-    ref, rank = reference_jaccard(x, spec['k1'], spec['k2'])
+    with faiss_num_threads(spec['threads']):
+        ref, rank = reference_jaccard(x, spec['k1'], spec['k2'])
     t1 = time.perf_counter()
     ref_labels = relabel_by_first_member(
         DBSCAN(
@@ -567,9 +567,10 @@ def _compare_reference(x: np.ndarray, labels: np.ndarray,
 # -- report -----------------------------------------------------------------
 def _is_exact(knn) -> bool:
     """Whether a search returns the exact neighbours."""
-    from mmreid_rcl.clustering.knn import parse_knn_config
-    method, params = parse_knn_config(knn)
-    return method == 'exact' or (method == 'pca' and params['verify'])
+    from mmreid_rcl.clustering.knn import ExactKnn, PCAKnn, build_knn
+    searcher = build_knn(knn)
+    return isinstance(searcher, ExactKnn) or (isinstance(searcher, PCAKnn)
+                                              and searcher.verify)
 
 
 def _knn_name(knn) -> str:

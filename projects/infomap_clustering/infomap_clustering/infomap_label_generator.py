@@ -6,7 +6,7 @@ import numpy as np
 
 from mmreid_rcl.clustering import (BaseLabelGenerator, knn_search,
                                    relabel_by_first_member)
-from mmreid_rcl.clustering.knn import KnnConfig, parse_knn_config
+from mmreid_rcl.clustering.knn import KnnConfig, build_knn
 from mmreid_rcl.registry import LABEL_GENERATORS
 
 
@@ -100,7 +100,7 @@ class InfomapLabelGenerator(BaseLabelGenerator):
         self.min_size = _positive_int('min_size', min_size)
         self.num_trials = _positive_int('num_trials', num_trials)
         self.seed = _positive_int('seed (InfoMap needs >= 1)', seed)
-        parse_knn_config(knn)  # fail at build time, not at the first epoch
+        build_knn(knn)  # fail at build time, not at the first epoch
         self.knn = knn
         self.num_threads = num_threads
 

@@ -1,0 +1,235 @@
+"""Exact kNN search through a search on principal axes, verified."""
+from typing import Optional, Tuple
+
+import faiss
+import numpy as np
+
+from mmreid_rcl.registry import KNN_SEARCHERS
+from ..pca import project_with_residual
+from .base_knn import DEFAULT_BLOCK_SIZE, BaseKnn
+from .exact_knn import exact_search
+from .inner_products import pair_inner_products, rerank, rows_per_block
+
+# Slack on similarities when deciding that no unseen sample can be closer:
+# far above the float32 rounding of the products involved (~1e-6).
+VERIFY_MARGIN = 1e-4
+
+
+def pca_pays_off(n: int, full_dim: int, dim: int, width: int,
+                 train_size: int) -> bool:
+    """Whether the projected search of :class:`PCAKnn` costs clearly less
+    than brute force.
+
+    Counted in multiply-adds; a gathered candidate costs about 4 of them
+    per dimension, being memory-bound.
+
+    Args:
+        n (int): samples N.
+        full_dim (int): feature dimension D.
+        dim (int): principal axes, ``<= D``.
+        width (int): candidates per row of the first pass.
+        train_size (int): samples the axes are fitted on.
+
+    Returns:
+        bool: True if the projection is worth it.
+    """
+    if dim + 1 >= full_dim:
+        return False
+    brute = n * n * full_dim
+    fit = min(train_size, n) * full_dim * full_dim
+    reduced = n * full_dim * dim + n * n * (dim + 1) + 4 * n * width * \
+        full_dim
+    return fit + reduced < 0.7 * brute
+
+
+def exact_among_candidates(
+        x: np.ndarray, rows: np.ndarray, bound_dist: np.ndarray,
+        cand: np.ndarray, k: int, sq_norms: np.ndarray, max_sq: float,
+        floor: Optional[np.ndarray] = None
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact top ``k`` of ``rows`` among their candidates, and whether the
+    bound proves them the top ``k`` of all samples.
+
+    Args:
+        x (np.ndarray): features (N, D).
+        rows (np.ndarray): the query rows (R,).
+        bound_dist (np.ndarray): lower bounds of the squared distances to
+            the candidates (R, W), ascending; every other sample is at
+            least ``bound_dist[:, -1]`` away.
+        cand (np.ndarray): candidate indices (R, W).
+        k (int): neighbours kept, ``k <= W``.
+        sq_norms (np.ndarray): squared norms of all features (N,).
+        max_sq (float): their maximum.
+        floor (np.ndarray, optional): a similarity each row's k-th best is
+            known to reach (R,); by default the worst of its first ``k``
+            candidates.
+
+    Returns:
+        tuple: similarities (R, k) and indices (R, k), most similar first,
+        and a bool (R,) marking the rows proven exact.
+    """
+    num_rows, width = cand.shape
+    # x_i . x_j <= (|x_i|^2 + |x_j|^2 - bound) / 2, with the largest |x_j|.
+    sim_bound = (sq_norms[rows][:, None] + max_sq - bound_dist) / 2
+    sims = np.full(cand.shape, -np.inf, dtype=np.float32)
+    first = 0
+    if floor is None:
+        sims[:, :k] = pair_inner_products(
+            x, np.repeat(rows, k), cand[:, :k].ravel()).reshape(-1, k)
+        floor = sims[:, :k].min(axis=1)
+        first = k
+    # Only candidates whose bound reaches the floor can be in the top k.
+    r, c = np.nonzero(
+        sim_bound[:, first:] >= floor[:, None] - VERIFY_MARGIN)
+    c += first
+    sims[r, c] = pair_inner_products(x, rows[r], cand[r, c])
+    del r, c
+    best_sims, best_idx = rerank(x, cand, k, sims)
+    if width >= len(x):
+        proven = np.ones(num_rows, dtype=bool)
+    else:
+        proven = sim_bound[:, -1] + VERIFY_MARGIN < best_sims[:, -1]
+    return best_sims, best_idx, proven
+
+
+@KNN_SEARCHERS.register_module(name=['PCAKnn', 'pca'])
+class PCAKnn(BaseKnn):
+    """Exact neighbours through a search on principal axes (the default).
+
+    1. ``z_i = [P^T (x_i - m), |residual_i|]`` on ``dim`` principal axes:
+       ``|z_i - z_j|^2 <= |x_i - x_j|^2`` for every pair (see
+       :func:`~mmreid_rcl.clustering.pca.reduce_with_residual`), so ``z``
+       gives an upper bound of the similarity,
+       ``x_i . x_j <= (|x_i|^2 + |x_j|^2 - |z_i - z_j|^2) / 2``.
+    2. Brute force on ``z`` (BLAS, ``dim + 1`` instead of D columns) finds
+       the ``w = refine * k`` candidates of least bound distance.
+    3. Exact inner products of the first ``k`` candidates give a floor of
+       the k-th best similarity; of the others, only those whose bound
+       reaches it are computed. The best ``k`` are kept.
+    4. Every sample outside the ``w`` candidates has its bound distance at
+       least the w-th candidate's: when the similarity bound that gives is
+       below the kept k-th one, the row is proven exact.
+    5. Rows not proven are searched again on ``z`` with ``4 w``
+       candidates, then, with ``verify``, the few still not proven are
+       searched by brute force on the full features. Without ``verify``
+       step 5 is skipped and the rows are returned as found
+       (approximate).
+
+    Steps 2 to 5 run on blocks of query rows holding ``block_size``
+    candidates, so that their working memory does not grow with N; every
+    row is searched on its own, so the blocks do not change the result.
+    The result equals brute force up to the order of exact ties. With
+    ``verify``, a problem too small for the projection to pay off (small
+    N or D) is searched by brute force.
+
+    The search reports ``knn_path``, the rows the first pass could not
+    prove (``knn_unproven_rows``) and those searched by brute force
+    (``knn_brute_force_rows``).
+
+    Args:
+        dim (int): principal axes. Defaults to 256.
+        refine (int): candidates per neighbour of the first pass.
+            Defaults to 4.
+        train_size (int): samples the axes are fitted on. Defaults to
+            2048.
+        seed (int): seed of that sample. Defaults to 0.
+        verify (bool): prove every row (exact search). Defaults to True.
+        block_size (int): candidates (rows x candidates per row) searched
+            at once, which bounds the working memory. Defaults to 2**20.
+    """
+    name = 'pca'
+
+    def __init__(self,
+                 dim: int = 256,
+                 refine: int = 4,
+                 train_size: int = 2048,
+                 seed: int = 0,
+                 verify: bool = True,
+                 block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+        self.dim = self._positive_int('dim', dim)
+        self.refine = self._positive_int('refine', refine)
+        self.train_size = self._positive_int('train_size', train_size)
+        self.seed = seed
+        self.verify = verify
+        self.block_size = self._positive_int('block_size', block_size)
+
+    def _search(self, x: np.ndarray, k: int,
+                info: dict) -> Tuple[np.ndarray, np.ndarray]:
+        n, full_dim = x.shape
+        dim = min(self.dim, full_dim)
+        width = min(n, self.refine * k)
+        if self.verify and not pca_pays_off(n, full_dim, dim, width,
+                                            self.train_size):
+            info['knn_path'] = 'brute force (smaller than the projection)'
+            return exact_search(x, k)
+        info['knn_path'] = 'pca verified' if self.verify \
+            else 'pca approximate'
+        z = project_with_residual(x, dim, self.train_size, self.seed)
+        sq_norms = np.einsum('ij,ij->i', x, x)
+        best_sims, best_idx, unproven = self._first_pass(
+            x, z, sq_norms, k, width)
+        info['knn_unproven_rows'] = int(len(unproven))
+        if not self.verify:
+            return best_sims, best_idx
+        if len(unproven) and width < n:
+            unproven = self._wider_pass(x, z, sq_norms, k, 4 * width,
+                                        unproven, best_sims, best_idx)
+        del z
+        info['knn_brute_force_rows'] = int(len(unproven))
+        self._brute_force(x, k, unproven, best_sims, best_idx)
+        return best_sims, best_idx
+
+    def _first_pass(self, x: np.ndarray, z: np.ndarray,
+                    sq_norms: np.ndarray, k: int, width: int
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Steps 2 to 4 on every row: the best ``k`` of ``width``
+        candidates (N, k) and the rows not proven."""
+        n = x.shape[0]
+        max_sq = float(sq_norms.max())
+        best_sims = np.empty((n, k), dtype=np.float32)
+        best_idx = np.empty((n, k), dtype=np.int64)
+        proven = np.empty(n, dtype=bool)
+        step = rows_per_block(self.block_size, width)
+        for r0 in range(0, n, step):
+            r1 = min(r0 + step, n)
+            bound_dist, cand = faiss.knn(
+                z[r0:r1], z, width, metric=faiss.METRIC_L2)
+            best_sims[r0:r1], best_idx[r0:r1], proven[r0:r1] = \
+                exact_among_candidates(x, np.arange(r0, r1), bound_dist,
+                                       cand, k, sq_norms, max_sq)
+            del bound_dist, cand
+        return best_sims, best_idx, np.flatnonzero(~proven)
+
+    def _wider_pass(self, x: np.ndarray, z: np.ndarray,
+                    sq_norms: np.ndarray, k: int, width: int,
+                    rows: np.ndarray, best_sims: np.ndarray,
+                    best_idx: np.ndarray) -> np.ndarray:
+        """Step 5 on ``rows``: ``width`` candidates each; the rows it
+        proves are updated in place, the others returned."""
+        width = min(x.shape[0], width)
+        max_sq = float(sq_norms.max())
+        step = rows_per_block(self.block_size, width)
+        left = []
+        for start in range(0, len(rows), step):
+            block = rows[start:start + step]
+            bound_dist, cand = faiss.knn(
+                z[block], z, width, metric=faiss.METRIC_L2)
+            sims, idx, proven = exact_among_candidates(
+                x, block, bound_dist, cand, k, sq_norms, max_sq,
+                floor=best_sims[block, -1])
+            del bound_dist, cand
+            best_sims[block[proven]] = sims[proven]
+            best_idx[block[proven]] = idx[proven]
+            left.append(block[~proven])
+        return np.concatenate(left)
+
+    def _brute_force(self, x: np.ndarray, k: int, rows: np.ndarray,
+                     best_sims: np.ndarray, best_idx: np.ndarray) -> None:
+        """Brute force on the full features for ``rows``, in place."""
+        # Blocks of rows whose gathered features take about 4 bytes per
+        # candidate of a block.
+        step = rows_per_block(self.block_size, x.shape[1])
+        for start in range(0, len(rows), step):
+            block = rows[start:start + step]
+            best_sims[block], best_idx[block] = faiss.knn(
+                x[block], x, k, metric=faiss.METRIC_INNER_PRODUCT)
