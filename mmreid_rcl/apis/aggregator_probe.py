@@ -57,6 +57,24 @@ def _batches(labels: np.ndarray, num_ids: int, k: int, steps: int,
         ])
 
 
+def _train_step(agg, losses, memory, optimizer, x: torch.Tensor,
+                y: torch.Tensor, generator: torch.Generator) -> dict:
+    """One optimiser step on the sum of the set losses' ``loss*`` terms;
+    returns every term as a float."""
+    terms = {}
+    for loss in losses:
+        kwargs = {}
+        if 'generator' in inspect.signature(loss.forward).parameters:
+            kwargs['generator'] = generator
+        terms.update(loss(agg, x, y, memory, **kwargs))
+    total = sum(v for name, v in terms.items() if name.startswith('loss'))
+    if optimizer is not None and total.requires_grad:
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+    return {name: float(v.detach()) for name, v in terms.items()}
+
+
 def probe_set_objective(features: torch.Tensor,
                         labels: np.ndarray,
                         true_ids: np.ndarray,
@@ -126,20 +144,10 @@ def probe_set_objective(features: torch.Tensor,
     agg.train()
     for step, idx in enumerate(
             _batches(train_labels, num_ids, k, steps, rng), 1):
-        x = features[torch.as_tensor(idx)]
-        y = torch.as_tensor(train_labels[idx])
-        terms = {}
-        for loss in losses:
-            kwargs = {}
-            if 'generator' in inspect.signature(loss.forward).parameters:
-                kwargs['generator'] = generator
-            terms.update(loss(agg, x, y, memory, **kwargs))
-        total = sum(v for name, v in terms.items() if name.startswith('loss'))
-        if optimizer is not None and total.requires_grad:
-            optimizer.zero_grad()
-            total.backward()
-            optimizer.step()
-        history.append({n: float(v.detach()) for n, v in terms.items()})
+        terms = _train_step(agg, losses, memory, optimizer,
+                            features[torch.as_tensor(idx)],
+                            torch.as_tensor(train_labels[idx]), generator)
+        history.append(terms)
         if eval_every and step % eval_every == 0:
             result['curve'].append((step, judge()))
     tail = history[-max(1, len(history) // 10):]

@@ -336,6 +336,40 @@ def set_loss(memory, aggregates: np.ndarray, targets: np.ndarray) -> float:
         torch.nn.functional.cross_entropy(logits, torch.as_tensor(targets)))
 
 
+def _run_sets(aggregator, x: torch.Tensor,
+              chunk: int) -> Dict[str, torch.Tensor]:
+    """The aggregator's float32 CPU outputs for sets (S, k, D), ``chunk``
+    sets a call, in evaluation mode (restored after)."""
+    params = next(iter(aggregator.parameters()), None)
+    device = params.device if params is not None else x.device
+    was_training = aggregator.training
+    aggregator.eval()
+    try:
+        parts = [
+            aggregator(x[i:i + chunk].to(device))
+            for i in range(0, len(x), chunk)
+        ]
+    finally:
+        aggregator.train(was_training)
+    return {
+        key: torch.cat([p[key].float().cpu() for p in parts])
+        for key in ('weights', 'refined', 'aggregate')
+    }
+
+
+def _set_prototypes(features: torch.Tensor, labels: np.ndarray,
+                    prototypes: Optional[torch.Tensor]) -> torch.Tensor:
+    """The given prototypes (float32, CPU) or the normalised means of the
+    clusters of ``labels``."""
+    if prototypes is not None:
+        return prototypes.float().cpu()
+    keep = labels >= 0
+    sums = torch.zeros(int(labels.max()) + 1, features.size(1))
+    sums.index_add_(0, torch.as_tensor(labels[keep]),
+                    features[torch.as_tensor(keep)])
+    return torch.nn.functional.normalize(sums, dim=1)
+
+
 @torch.no_grad()
 def impostor_report(aggregator,
                     features: torch.Tensor,
@@ -396,32 +430,11 @@ def impostor_report(aggregator,
     except ValueError:
         return {}
     x = features[torch.as_tensor(sets)]
-    params = next(iter(aggregator.parameters()), None)
-    device = params.device if params is not None else x.device
-    was_training = aggregator.training
-    aggregator.eval()
-    try:
-        parts = [
-            aggregator(x[i:i + chunk].to(device))
-            for i in range(0, len(x), chunk)
-        ]
-    finally:
-        aggregator.train(was_training)
-    out = {
-        key: torch.cat([p[key].float().cpu() for p in parts])
-        for key in ('weights', 'refined', 'aggregate')
-    }
+    out = _run_sets(aggregator, x, chunk)
     refined = torch.nn.functional.normalize(out['refined'], dim=-1)
     dispersion = 1 - (refined * out['aggregate'][:, None]).sum(-1)
-    set_labels = torch.as_tensor(labels[sets[:, 0]])
-    if prototypes is None:
-        keep = torch.as_tensor(labels >= 0)
-        sums = torch.zeros(int(labels.max()) + 1, features.size(1))
-        sums.index_add_(0, torch.as_tensor(labels[labels >= 0]),
-                        features[keep])
-        protos = torch.nn.functional.normalize(sums, dim=1)[set_labels]
-    else:
-        protos = prototypes.float().cpu()[set_labels]
+    protos = _set_prototypes(features, labels, prototypes)[torch.as_tensor(
+        labels[sets[:, 0]])]
     proto_sims = (x * protos[:, None]).sum(-1).numpy()
     weights = out['weights'].numpy()
     imp = impostor[sets]
