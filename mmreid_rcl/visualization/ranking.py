@@ -13,6 +13,7 @@ returned in **RGB** order, what matplotlib and PIL expect;
 import math
 import os
 import os.path as osp
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -104,6 +105,108 @@ def _as_rows(values, num_rows: int, name: str) -> List[Sequence]:
     return list(values)
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """Pixel sizes of the picture's tiles (an image in its frame)."""
+    cell_w: int
+    cell_h: int
+    border: int
+    gap: int
+
+    @property
+    def tile_w(self) -> int:
+        return self.cell_w + 2 * self.border
+
+    @property
+    def tile_h(self) -> int:
+        return self.cell_h + 2 * self.border
+
+    @property
+    def separator(self) -> int:
+        """Space between the query and its first gallery image."""
+        return 3 * self.gap
+
+
+def _check_ranking_inputs(query_images, gallery_images, distances, matches,
+                          query_labels, cell_size, border, gap):
+    """Check :func:`draw_ranking`'s arguments; fill in the defaults.
+
+    Returns:
+        tuple: ``distances`` and ``matches`` as one entry (maybe None) per
+        query, the query labels, and the :class:`_Grid`.
+    """
+    num_q = len(query_images)
+    if num_q == 0:
+        raise ValueError('draw_ranking needs at least one query')
+    if len(gallery_images) != num_q:
+        raise ValueError(f'gallery_images must have one row per query '
+                         f'({num_q}), got {len(gallery_images)}')
+    distances = _as_rows(distances, num_q, 'distances')
+    matches = _as_rows(matches, num_q, 'matches')
+    query_labels = ['query'] * num_q if query_labels is None else list(
+        query_labels)
+    if len(query_labels) != num_q:
+        raise ValueError(f'query_labels must have {num_q} entries, got '
+                         f'{len(query_labels)}')
+    cell_w, cell_h = (int(v) for v in cell_size)
+    if cell_w < 8 or cell_h < 8 or border < 0 or gap < 0:
+        raise ValueError('cell_size must be at least (8, 8) and border, gap '
+                         f'non-negative, got {cell_size}, {border}, {gap}')
+    return distances, matches, query_labels, _Grid(cell_w, cell_h, border,
+                                                   gap)
+
+
+def _draw_title(canvas: np.ndarray, title_lines: List[str],
+                gap: int) -> None:
+    for i, line in enumerate(title_lines):
+        baseline = gap + (i + 1) * (_LINE_HEIGHT + 4) - 4
+        cv2.putText(canvas, line, (gap, baseline), _FONT, _FONT_SCALE * 1.2,
+                    TEXT_COLOR, 1, cv2.LINE_AA)
+
+
+def _paste(canvas: np.ndarray, grid: _Grid, image: ImageLike, left: int,
+           top: int, color: Tuple[int, int, int]) -> None:
+    """Draw ``image`` in a frame of ``color`` with its corner at (left, top).
+    """
+    canvas[top:top + grid.tile_h, left:left + grid.tile_w] = color
+    rgb = cv2.resize(
+        _read_rgb(image), (grid.cell_w, grid.cell_h),
+        interpolation=cv2.INTER_AREA)
+    canvas[top + grid.border:top + grid.border + grid.cell_h,
+           left + grid.border:left + grid.border + grid.cell_w] = rgb
+
+
+def _draw_query_row(canvas: np.ndarray, grid: _Grid, top: int, q: int,
+                    query_image: ImageLike, query_label: str,
+                    gallery_row: Sequence[Optional[ImageLike]],
+                    distance_row: Optional[Sequence[float]],
+                    match_row: Optional[Sequence[Optional[bool]]]) -> None:
+    """Draw query ``q``, its caption, the separator and its ranked gallery.
+    """
+    gap, tile_w, tile_h = grid.gap, grid.tile_w, grid.tile_h
+    _paste(canvas, grid, query_image, gap, top, QUERY_COLOR)
+    for line_no, line in enumerate(str(query_label).split('\n')):
+        _put_text(canvas, line, gap + tile_w // 2,
+                  top + tile_h + 1 + line_no * _LINE_HEIGHT, tile_w + gap)
+    sep_x = gap + tile_w + grid.separator // 2
+    canvas[top:top + tile_h, sep_x - 1:sep_x + 1] = UNKNOWN_COLOR
+    row_dist = _as_rows(distance_row, len(gallery_row),
+                        f'distances[{q}]') if distance_row is not None \
+        else [None] * len(gallery_row)
+    row_match = _as_rows(match_row, len(gallery_row),
+                         f'matches[{q}]') if match_row is not None \
+        else [None] * len(gallery_row)
+    for j, image in enumerate(gallery_row):
+        if image is None:
+            continue
+        left = gap + tile_w + grid.separator + j * (tile_w + gap)
+        match = row_match[j]
+        _paste(canvas, grid, image, left, top,
+               _frame_color(None if match is None else bool(match)))
+        _put_text(canvas, _format_distance(row_dist[j]), left + tile_w // 2,
+                  top + tile_h + 1, tile_w + gap)
+
+
 def draw_ranking(query_images: Sequence[ImageLike],
                  gallery_images: Sequence[Sequence[Optional[ImageLike]]],
                  distances: Optional[Sequence[Sequence[float]]] = None,
@@ -137,73 +240,26 @@ def draw_ranking(query_images: Sequence[ImageLike],
     Returns:
         np.ndarray: The picture, (H, W, 3) ``uint8`` in RGB order.
     """
+    distances, matches, query_labels, grid = _check_ranking_inputs(
+        query_images, gallery_images, distances, matches, query_labels,
+        cell_size, border, gap)
     num_q = len(query_images)
-    if num_q == 0:
-        raise ValueError('draw_ranking needs at least one query')
-    if len(gallery_images) != num_q:
-        raise ValueError(f'gallery_images must have one row per query '
-                         f'({num_q}), got {len(gallery_images)}')
-    distances = _as_rows(distances, num_q, 'distances')
-    matches = _as_rows(matches, num_q, 'matches')
-    query_labels = ['query'] * num_q if query_labels is None else list(
-        query_labels)
-    if len(query_labels) != num_q:
-        raise ValueError(f'query_labels must have {num_q} entries, got '
-                         f'{len(query_labels)}')
-    cell_w, cell_h = (int(v) for v in cell_size)
-    if cell_w < 8 or cell_h < 8 or border < 0 or gap < 0:
-        raise ValueError('cell_size must be at least (8, 8) and border, gap '
-                         f'non-negative, got {cell_size}, {border}, {gap}')
-
     num_cols = max([len(row) for row in gallery_images] + [0])
-    tile_w, tile_h = cell_w + 2 * border, cell_h + 2 * border
     label_lines = max(len(str(label).split('\n')) for label in query_labels)
     caption_h = _LINE_HEIGHT * max(label_lines, 1) + 2
-    row_h = tile_h + caption_h + gap
-    separator = 3 * gap
-    width = gap + tile_w + separator + num_cols * (tile_w + gap)
+    row_h = grid.tile_h + caption_h + gap
+    width = gap + grid.tile_w + grid.separator + num_cols * (grid.tile_w +
+                                                             gap)
     title_lines = _wrap(title, width - 2 * gap,
                         _FONT_SCALE * 1.2) if title else []
     title_h = (_LINE_HEIGHT + 4) * len(title_lines) + (gap if title else 0)
     height = title_h + gap + num_q * row_h
     canvas = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
-
-    for i, line in enumerate(title_lines):
-        baseline = gap + (i + 1) * (_LINE_HEIGHT + 4) - 4
-        cv2.putText(canvas, line, (gap, baseline), _FONT, _FONT_SCALE * 1.2,
-                    TEXT_COLOR, 1, cv2.LINE_AA)
-
-    def paste(image, left, top, color):
-        canvas[top:top + tile_h, left:left + tile_w] = color
-        rgb = cv2.resize(
-            _read_rgb(image), (cell_w, cell_h), interpolation=cv2.INTER_AREA)
-        canvas[top + border:top + border + cell_h,
-               left + border:left + border + cell_w] = rgb
-
+    _draw_title(canvas, title_lines, gap)
     for q in range(num_q):
-        top = title_h + gap + q * row_h
-        paste(query_images[q], gap, top, QUERY_COLOR)
-        for line_no, line in enumerate(str(query_labels[q]).split('\n')):
-            _put_text(canvas, line, gap + tile_w // 2,
-                      top + tile_h + 1 + line_no * _LINE_HEIGHT,
-                      tile_w + gap)
-        sep_x = gap + tile_w + separator // 2
-        canvas[top:top + tile_h, sep_x - 1:sep_x + 1] = UNKNOWN_COLOR
-        row_dist = _as_rows(distances[q], len(gallery_images[q]),
-                            f'distances[{q}]') if distances[q] is not None \
-            else [None] * len(gallery_images[q])
-        row_match = _as_rows(matches[q], len(gallery_images[q]),
-                             f'matches[{q}]') if matches[q] is not None \
-            else [None] * len(gallery_images[q])
-        for j, image in enumerate(gallery_images[q]):
-            if image is None:
-                continue
-            left = gap + tile_w + separator + j * (tile_w + gap)
-            match = row_match[j]
-            paste(image, left, top,
-                  _frame_color(None if match is None else bool(match)))
-            _put_text(canvas, _format_distance(row_dist[j]),
-                      left + tile_w // 2, top + tile_h + 1, tile_w + gap)
+        _draw_query_row(canvas, grid, title_h + gap + q * row_h, q,
+                        query_images[q], query_labels[q], gallery_images[q],
+                        distances[q], matches[q])
     return canvas
 
 

@@ -160,6 +160,117 @@ def _no_data(ax) -> None:
         transform=ax.transAxes)
 
 
+def _run_labels(runs: Sequence[TrainingCurves],
+                labels: Optional[Sequence[str]]) -> Sequence[str]:
+    """The legend label of each run: ``labels`` checked, or the dirs' names."""
+    if not runs:
+        raise ValueError('draw_training_curves needs at least one run')
+    if labels is None:
+        labels = [osp.basename(osp.normpath(r.work_dir)) for r in runs]
+    if len(labels) != len(runs):
+        raise ValueError(f'{len(labels)} labels for {len(runs)} runs')
+    return labels
+
+
+def _plot_run(axes: np.ndarray, run: TrainingCurves, colour: str,
+              drawn: dict) -> None:
+    """Draw one run's curves into the six panels, marking those it fills."""
+    ax_loss, ax_lr, ax_clu, ax_out, ax_qual, ax_met = axes.ravel()
+    style = dict(linewidth=1.6, markersize=4)
+    if len(run.loss):
+        ax_loss.plot(run.iter_x, run.loss, color=colour, linewidth=0.8,
+                     alpha=0.45)
+        ax_loss.plot(run.epoch_loss_x, run.epoch_loss, 'o-', color=colour,
+                     **style)
+        drawn[ax_loss] = True
+    if np.isfinite(run.lr).any():
+        ax_lr.plot(run.iter_x, run.lr, color=colour, **style)
+        drawn[ax_lr] = True
+    for ax, values in ((ax_clu, run.clusters), (ax_out, run.outliers)):
+        if np.isfinite(values).any():
+            ax.plot(run.cluster_x, values, 'o-', color=colour, **style)
+            drawn[ax] = True
+    for values, ls in ((run.ari, '-'), (run.nmi, '--')):
+        if np.isfinite(values).any():
+            ax_qual.plot(run.cluster_x, values, 'o', linestyle=ls,
+                         color=colour, **style)
+            drawn[ax_qual] = True
+    for values, ls in ((run.mAP, '-'), (run.rank1, '--')):
+        if np.isfinite(values).any():
+            ax_met.plot(run.metric_x, values, 'o', linestyle=ls,
+                        color=colour, **style)
+            drawn[ax_met] = True
+
+
+def _label_panels(axes: np.ndarray, drawn: dict) -> None:
+    """Titles, axis labels and grids; 'not logged' on the empty panels."""
+    ax_loss, ax_lr, ax_clu, ax_out, ax_qual, ax_met = axes.ravel()
+    ax_loss.set(title='training loss', ylabel='loss')
+    ax_lr.set(title='learning rate', ylabel='lr')
+    ax_lr.ticklabel_format(axis='y', style='sci', scilimits=(-3, 3))
+    ax_clu.set(title='pseudo identities (clusters)', ylabel='clusters')
+    ax_out.set(title='outliers (images left out)', ylabel='images')
+    ax_qual.set(title='pseudo labels vs. true ids', ylabel='score')
+    ax_met.set(title='evaluation (query / gallery)', ylabel='%')
+    for ax in (ax_loss, ax_lr, ax_met):
+        ax.set_xlabel('epochs trained')
+    for ax in (ax_clu, ax_out, ax_qual):
+        ax.set_xlabel('epochs trained by the clustering model')
+    for ax in axes.ravel():
+        ax.grid(True, color='0.9')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if not drawn[ax]:
+            _no_data(ax)
+
+
+def _key_legend(ax, handles: List[Line2D], labels: List[str],
+                loc: str) -> None:
+    """A legend that explains a panel's line styles."""
+    ax.legend(
+        handles=handles, labels=labels, fontsize=8, handlelength=3.5,
+        loc=loc)
+
+
+def _add_panel_legends(axes: np.ndarray) -> None:
+    """Legends of the loss, pseudo-label quality and evaluation panels."""
+    ax_loss, _, _, _, ax_qual, ax_met = axes.ravel()
+    black = dict(color='0.2', linewidth=1.6)
+    _key_legend(ax_loss, [
+        Line2D([], [], alpha=0.45, **black),
+        Line2D([], [], marker='o', **black)
+    ], ['logged (smoothed)', 'epoch mean'], 'upper right')
+    for ax, labels in ((ax_qual, ['ARI', 'NMI']),
+                       (ax_met, ['mAP', 'rank-1'])):
+        _key_legend(ax, [
+            Line2D([], [], marker='o', **black),
+            Line2D([], [], marker='o', linestyle='--', **black)
+        ], labels, 'best')
+
+
+def _add_run_legend_and_title(fig: Figure, labels: Sequence[str],
+                              title: Optional[str]) -> None:
+    """The run colours' legend (several runs), the title, and the layout."""
+    if title is None and len(labels) == 1:
+        title = labels[0]
+    top = 0.975 if title else 1.0
+    if len(labels) > 1:
+        fig.legend(
+            handles=[
+                Line2D([], [],
+                       color=RUN_COLOURS[i % len(RUN_COLOURS)],
+                       linewidth=2.5) for i in range(len(labels))
+            ],
+            labels=list(labels),
+            loc='upper center',
+            ncol=min(len(labels), 6),
+            bbox_to_anchor=(0.5, top),
+            frameon=False)
+        top -= 0.035
+    if title:
+        fig.suptitle(title, fontsize=13, y=0.995)
+    fig.tight_layout(rect=(0, 0, 1, top))
+
+
 def draw_training_curves(runs: Sequence[TrainingCurves],
                          labels: Optional[Sequence[str]] = None,
                          title: Optional[str] = None) -> Figure:
@@ -179,107 +290,16 @@ def draw_training_curves(runs: Sequence[TrainingCurves],
     Returns:
         Figure: the figure, on an Agg canvas.
     """
-    if not runs:
-        raise ValueError('draw_training_curves needs at least one run')
-    if labels is None:
-        labels = [osp.basename(osp.normpath(r.work_dir)) for r in runs]
-    if len(labels) != len(runs):
-        raise ValueError(f'{len(labels)} labels for {len(runs)} runs')
+    labels = _run_labels(runs, labels)
     fig = Figure(figsize=(13, 7.2), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 3)
-    ax_loss, ax_lr, ax_clu, ax_out, ax_qual, ax_met = axes.ravel()
-    style = dict(linewidth=1.6, markersize=4)
     drawn = {ax: False for ax in axes.ravel()}
     for i, run in enumerate(runs):
-        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
-        if len(run.loss):
-            ax_loss.plot(run.iter_x, run.loss, color=colour, linewidth=0.8,
-                         alpha=0.45)
-            ax_loss.plot(run.epoch_loss_x, run.epoch_loss, 'o-',
-                         color=colour, **style)
-            drawn[ax_loss] = True
-        if np.isfinite(run.lr).any():
-            ax_lr.plot(run.iter_x, run.lr, color=colour, **style)
-            drawn[ax_lr] = True
-        for ax, values in ((ax_clu, run.clusters), (ax_out, run.outliers)):
-            if np.isfinite(values).any():
-                ax.plot(run.cluster_x, values, 'o-', color=colour, **style)
-                drawn[ax] = True
-        for values, ls in ((run.ari, '-'), (run.nmi, '--')):
-            if np.isfinite(values).any():
-                ax_qual.plot(run.cluster_x, values, 'o', linestyle=ls,
-                             color=colour, **style)
-                drawn[ax_qual] = True
-        for values, ls in ((run.mAP, '-'), (run.rank1, '--')):
-            if np.isfinite(values).any():
-                ax_met.plot(run.metric_x, values, 'o', linestyle=ls,
-                            color=colour, **style)
-                drawn[ax_met] = True
-
-    ax_loss.set(title='training loss', ylabel='loss')
-    ax_lr.set(title='learning rate', ylabel='lr')
-    ax_lr.ticklabel_format(axis='y', style='sci', scilimits=(-3, 3))
-    ax_clu.set(title='pseudo identities (clusters)', ylabel='clusters')
-    ax_out.set(title='outliers (images left out)', ylabel='images')
-    ax_qual.set(title='pseudo labels vs. true ids', ylabel='score')
-    ax_met.set(title='evaluation (query / gallery)', ylabel='%')
-    for ax in (ax_loss, ax_lr, ax_met):
-        ax.set_xlabel('epochs trained')
-    for ax in (ax_clu, ax_out, ax_qual):
-        ax.set_xlabel('epochs trained by the clustering model')
-    for ax in axes.ravel():
-        ax.grid(True, color='0.9')
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if not drawn[ax]:
-            _no_data(ax)
-    black = dict(color='0.2', linewidth=1.6)
-    ax_loss.legend(
-        handles=[
-            Line2D([], [], alpha=0.45, **black),
-            Line2D([], [], marker='o', **black)
-        ],
-        labels=['logged (smoothed)', 'epoch mean'],
-        fontsize=8,
-        handlelength=3.5,
-        loc='upper right')
-    ax_qual.legend(
-        handles=[
-            Line2D([], [], marker='o', **black),
-            Line2D([], [], marker='o', linestyle='--', **black)
-        ],
-        labels=['ARI', 'NMI'],
-        fontsize=8,
-        handlelength=3.5,
-        loc='best')
-    ax_met.legend(
-        handles=[
-            Line2D([], [], marker='o', **black),
-            Line2D([], [], marker='o', linestyle='--', **black)
-        ],
-        labels=['mAP', 'rank-1'],
-        fontsize=8,
-        handlelength=3.5,
-        loc='best')
-    if title is None and len(runs) == 1:
-        title = labels[0]
-    top = 0.975 if title else 1.0
-    if len(runs) > 1:
-        fig.legend(
-            handles=[
-                Line2D([], [],
-                       color=RUN_COLOURS[i % len(RUN_COLOURS)],
-                       linewidth=2.5) for i in range(len(runs))
-            ],
-            labels=list(labels),
-            loc='upper center',
-            ncol=min(len(runs), 6),
-            bbox_to_anchor=(0.5, top),
-            frameon=False)
-        top -= 0.035
-    if title:
-        fig.suptitle(title, fontsize=13, y=0.995)
-    fig.tight_layout(rect=(0, 0, 1, top))
+        _plot_run(axes, run, RUN_COLOURS[i % len(RUN_COLOURS)], drawn)
+    _label_panels(axes, drawn)
+    _add_panel_legends(axes)
+    _add_run_legend_and_title(fig, labels, title)
     return fig
 
 
