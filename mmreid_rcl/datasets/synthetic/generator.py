@@ -280,6 +280,62 @@ def _write_dataset(folder: str, params: Dict, progress: bool) -> Dict:
     return meta
 
 
+def _check_replaceable(root: str) -> None:
+    """Refuse to replace ``root`` unless it is a generated data set or empty.
+
+    Raises:
+        FileExistsError: ``root`` is a file, or a non-empty folder that this
+            generator did not write.
+    """
+    if not osp.isdir(root):
+        raise FileExistsError(f'{root} exists and is not a folder')
+    if os.listdir(root) and not is_synthetic_dataset(root):
+        raise FileExistsError(
+            f'{root} is not empty and holds no generated synthetic '
+            f'data set (no {META_FILE} of this generator)')
+
+
+def _write_and_swap(root: str, params: Dict, progress: bool) -> Dict:
+    """Write the data set into a temporary folder, then put it at ``root``.
+
+    Returns:
+        dict: The content of ``meta.json``.
+    """
+    parent = osp.dirname(root)
+    os.makedirs(parent, exist_ok=True)
+    _remove_stale_temporaries(root)
+    name = osp.basename(root)
+    tmp = osp.join(parent, f'.{name}.tmp-{os.getpid()}')
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        meta = _write_dataset(tmp, params, progress)
+        # Swap in the new folder: the old one is moved aside first because
+        # a folder cannot be renamed onto a non-empty one.
+        old = osp.join(parent, f'.{name}.old-{os.getpid()}')
+        if osp.lexists(root):
+            os.rename(root, old)
+        os.rename(tmp, root)
+        if osp.isdir(old):
+            shutil.rmtree(old)
+        elif osp.lexists(old):
+            os.remove(old)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
+
+
+def _log_written(root: str, meta: Dict, seconds: float) -> None:
+    counts = meta['counts']
+    print_log(
+        f'synthetic re-ID data written to {root} in {seconds:.1f}s: '
+        f"train {counts['train']['images']} images / "
+        f"{counts['train']['ids']} ids, query "
+        f"{counts['query']['images']}, gallery "
+        f"{counts['gallery']['images']} "
+        f"({counts['distractors']} distractors)",
+        logger='current')
+
+
 def generate_synthetic_reid(root: str,
                             num_train_ids: int = 200,
                             num_test_ids: int = 100,
@@ -346,43 +402,9 @@ def generate_synthetic_reid(root: str,
     if not force and is_current(root, **params):
         return load_meta(root)
     if osp.exists(root) and not force:
-        if not osp.isdir(root):
-            raise FileExistsError(f'{root} exists and is not a folder')
-        if os.listdir(root) and not is_synthetic_dataset(root):
-            raise FileExistsError(
-                f'{root} is not empty and holds no generated synthetic '
-                f'data set (no {META_FILE} of this generator)')
-
-    parent = osp.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    _remove_stale_temporaries(root)
-    name = osp.basename(root)
-    tmp = osp.join(parent, f'.{name}.tmp-{os.getpid()}')
-    shutil.rmtree(tmp, ignore_errors=True)
+        _check_replaceable(root)
     start = time.perf_counter()
-    try:
-        meta = _write_dataset(tmp, params, progress)
-        # Swap in the new folder: the old one is moved aside first because
-        # a folder cannot be renamed onto a non-empty one.
-        old = osp.join(parent, f'.{name}.old-{os.getpid()}')
-        if osp.lexists(root):
-            os.rename(root, old)
-        os.rename(tmp, root)
-        if osp.isdir(old):
-            shutil.rmtree(old)
-        elif osp.lexists(old):
-            os.remove(old)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    meta = _write_and_swap(root, params, progress)
     if progress:
-        counts = meta['counts']
-        print_log(
-            f'synthetic re-ID data written to {root} in '
-            f'{time.perf_counter() - start:.1f}s: '
-            f"train {counts['train']['images']} images / "
-            f"{counts['train']['ids']} ids, query "
-            f"{counts['query']['images']}, gallery "
-            f"{counts['gallery']['images']} "
-            f"({counts['distractors']} distractors)",
-            logger='current')
+        _log_written(root, meta, time.perf_counter() - start)
     return meta
