@@ -10,6 +10,115 @@ from mmreid_rcl.registry import MODELS
 from ..necks.cluster_attention_aggregator import group_into_sets
 
 
+def _set_references(members: torch.Tensor, num_feats: int,
+                    prototypes: Optional[torch.Tensor]):
+    """Normalised set means, and what sets are compared by to find donors.
+
+    Args:
+        members (Tensor): (S, n, D) normalised member features, 0 on
+            padding.
+        num_feats (int): D.
+        prototypes (Tensor, optional): (S, D) one per set.
+
+    Returns:
+        tuple[Tensor, Tensor]: (S, D) means and (S, D) references (the
+        normalised prototypes, or the means without them).
+    """
+    means = F.normalize(members.sum(1), dim=1)
+    if prototypes is None:
+        return means, means
+    num_sets = members.size(0)
+    if prototypes.shape != (num_sets, num_feats):
+        raise ValueError(
+            'plant_impostors: prototypes must be (S, D) = '
+            f'{(num_sets, num_feats)}, one per distinct label, '
+            f'got {tuple(prototypes.shape)}')
+    return means, F.normalize(prototypes.detach().float(), dim=1)
+
+
+def _nearest_donors(ref: torch.Tensor, counts: torch.Tensor,
+                    num_planted: int):
+    """Each set's most similar other set with ``num_planted`` members.
+
+    Returns:
+        tuple[Tensor, Tensor]: (S, ) similarity to the donor (-inf: none)
+        and (S, ) the donor's set index.
+    """
+    sims = ref @ ref.t()
+    sims = sims.masked_fill(~(counts >= num_planted)[None, :], float('-inf'))
+    sims.fill_diagonal_(float('-inf'))
+    if not len(counts):
+        return sims.new_zeros(0), counts.new_zeros(0)
+    return sims.max(1)
+
+
+def _member_orders(choice: str, members: torch.Tensor, means: torch.Tensor,
+                   mask: torch.Tensor, donor: torch.Tensor,
+                   generator: Optional[torch.Generator],
+                   device: torch.device):
+    """Orders of the sets' own members (the first ones stay) and of their
+    donors' members (the first ones are planted); padding last.
+
+    Returns:
+        tuple[Tensor, Tensor]: (S, n) and (S, n) positions in the sets.
+    """
+    num_sets, width = mask.shape
+    if choice == 'random':
+        own_keys = torch.rand(
+            num_sets, width, generator=generator).to(device)
+        donor_keys = torch.rand(
+            num_sets, width, generator=generator).to(device)
+    else:
+        own_keys = torch.arange(
+            width, device=device,
+            dtype=torch.float32).expand(num_sets, width)
+        donor_keys = -(members[donor] * means[:, None]).sum(-1)
+    pad_key = float('inf')
+    own_keys = own_keys.masked_fill(~mask, pad_key)
+    donor_keys = donor_keys.masked_fill(~mask[donor], pad_key)
+    own_order = torch.sort(own_keys, dim=1, stable=True).indices
+    donor_order = torch.sort(donor_keys, dim=1, stable=True).indices
+    return own_order, donor_order
+
+
+def _assemble_planted_sets(index: torch.Tensor, set_labels: torch.Tensor,
+                           valid: torch.Tensor, keep: torch.Tensor,
+                           donor: torch.Tensor, own_order: torch.Tensor,
+                           donor_order: torch.Tensor, num_planted: int,
+                           device: torch.device) -> dict:
+    """The output of :func:`plant_impostors`: the valid sets, each with its
+    first ``keep`` own members and its donor's first ``num_planted``.
+
+    Args:
+        index (Tensor): (S, n) batch positions of the sets' members.
+        set_labels (Tensor): (S, ) pseudo label of each set.
+        valid (Tensor): (S, ) bool, the sets that are kept.
+        keep (Tensor): (S, ) own members each set keeps.
+        donor (Tensor): (S, ) the donor set of each set.
+        own_order, donor_order (Tensor): (S, n) from
+            :func:`_member_orders`.
+        num_planted (int): members planted per set.
+        device (torch.device): of the new tensors.
+    """
+    keep, donor = keep[valid], donor[valid]
+    own_order, donor_order = own_order[valid], donor_order[valid]
+    num_kept = int(keep.max()) if keep.numel() else 0
+    own_index = index[valid].gather(1, own_order[:, :num_kept])
+    own_mask = torch.arange(num_kept, device=device) < keep[:, None]
+    planted_index = index[donor].gather(1, donor_order[:, :num_planted])
+    rows = keep.numel()
+    planted = torch.cat([
+        own_mask.new_zeros(rows, num_kept),
+        own_mask.new_ones(rows, num_planted)
+    ], dim=1)
+    return dict(
+        index=torch.cat([own_index * own_mask, planted_index], dim=1),
+        mask=torch.cat([own_mask, planted[:, num_kept:]], dim=1),
+        planted=planted,
+        set_labels=set_labels[valid],
+        donor_labels=set_labels[donor])
+
+
 def plant_impostors(feats: torch.Tensor,
                     labels: torch.Tensor,
                     num_planted: int = 1,
@@ -58,61 +167,20 @@ def plant_impostors(feats: torch.Tensor,
         raise ValueError('plant_impostors: num_planted and min_genuine must '
                          f'be >= 1, got {num_planted} and {min_genuine}')
     index, mask, set_labels = group_into_sets(labels)
-    num_sets, width = mask.shape
     counts = mask.sum(1)
     with torch.no_grad():
         x = F.normalize(feats.detach().float(), dim=1)
         members = x[index] * mask[..., None]
-        means = F.normalize(members.sum(1), dim=1)
-        if prototypes is None:
-            ref = means
-        else:
-            if prototypes.shape != (num_sets, feats.size(1)):
-                raise ValueError(
-                    'plant_impostors: prototypes must be (S, D) = '
-                    f'{(num_sets, feats.size(1))}, one per distinct label, '
-                    f'got {tuple(prototypes.shape)}')
-            ref = F.normalize(prototypes.detach().float(), dim=1)
-        sims = ref @ ref.t()
-        sims = sims.masked_fill(~(counts >= num_planted)[None, :],
-                                float('-inf'))
-        sims.fill_diagonal_(float('-inf'))
-        best, donor = sims.max(1) if num_sets else (sims.new_zeros(0),
-                                                    counts.new_zeros(0))
+        means, ref = _set_references(members, feats.size(1), prototypes)
+        best, donor = _nearest_donors(ref, counts, num_planted)
         keep = counts - num_planted if replace else counts
         valid = (keep >= min_genuine) & torch.isfinite(best)
-        pad_key = float('inf')
-        if choice == 'random':
-            own_keys = torch.rand(
-                num_sets, width, generator=generator).to(feats.device)
-            donor_keys = torch.rand(
-                num_sets, width, generator=generator).to(feats.device)
-        else:
-            own_keys = torch.arange(
-                width, device=feats.device,
-                dtype=torch.float32).expand(num_sets, width)
-            donor_keys = -(members[donor] * means[:, None]).sum(-1)
-        own_keys = own_keys.masked_fill(~mask, pad_key)
-        donor_keys = donor_keys.masked_fill(~mask[donor], pad_key)
-        own_order = torch.sort(own_keys, dim=1, stable=True).indices
-        donor_order = torch.sort(donor_keys, dim=1, stable=True).indices
-    keep, donor = keep[valid], donor[valid]
-    own_order, donor_order = own_order[valid], donor_order[valid]
-    num_kept = int(keep.max()) if keep.numel() else 0
-    own_index = index[valid].gather(1, own_order[:, :num_kept])
-    own_mask = torch.arange(num_kept, device=feats.device) < keep[:, None]
-    planted_index = index[donor].gather(1, donor_order[:, :num_planted])
-    rows = keep.numel()
-    planted = torch.cat([
-        own_mask.new_zeros(rows, num_kept),
-        own_mask.new_ones(rows, num_planted)
-    ], dim=1)
-    return dict(
-        index=torch.cat([own_index * own_mask, planted_index], dim=1),
-        mask=torch.cat([own_mask, planted[:, num_kept:]], dim=1),
-        planted=planted,
-        set_labels=set_labels[valid],
-        donor_labels=set_labels[donor])
+        own_order, donor_order = _member_orders(choice, members, means, mask,
+                                                donor, generator,
+                                                feats.device)
+    return _assemble_planted_sets(index, set_labels, valid, keep, donor,
+                                  own_order, donor_order, num_planted,
+                                  feats.device)
 
 
 @MODELS.register_module()
