@@ -442,6 +442,34 @@ def _neighbour_lists(neighbours: Tuple[np.ndarray, np.ndarray], n: int,
     return nn_sims[:, :k1], nn_indices[:, :k1].astype(np.int64, copy=False)
 
 
+def _check_jaccard_arguments(n: int, k1: int, k2: int, max_distance: float,
+                             chunk_size: int) -> None:
+    """Check the settings of :func:`jaccard_distance` for N samples."""
+    check_jaccard_settings(k1, k2)
+    if n <= k1:
+        raise ValueError(f'the Jaccard distance needs more samples than '
+                         f'k1={k1} neighbours, got N={n}')
+    if chunk_size < 1:
+        raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
+    if not 0 < max_distance <= 1:
+        raise ValueError(
+            f'max_distance must be in (0, 1], got {max_distance}')
+
+
+def _encoding_of(x: np.ndarray, k1: int, k2: int, knn: KnnConfig,
+                 num_threads: Optional[int],
+                 neighbours: Optional[Tuple[np.ndarray, np.ndarray]]
+                 ) -> sp.csr_matrix:
+    """The k-reciprocal encoding V of unit features ``x``, searching their
+    neighbours unless ``neighbours`` are given."""
+    if neighbours is None:
+        neighbours = knn_search(x, k1, knn, num_threads)
+    nn_sims, nn_indices = _neighbour_lists(neighbours, x.shape[0], k1)
+    del neighbours
+    with faiss_num_threads(num_threads):
+        return k_reciprocal_encoding(x, nn_sims, nn_indices, k1, k2)
+
+
 def jaccard_distance(features: ArrayLike,
                      k1: int = 30,
                      k2: int = 6,
@@ -499,24 +527,8 @@ def jaccard_distance(features: ArrayLike,
     """
     x = as_unit_features(features)
     n = x.shape[0]
-    check_jaccard_settings(k1, k2)
-    if n <= k1:
-        raise ValueError(f'the Jaccard distance needs more samples than '
-                         f'k1={k1} neighbours, got N={n}')
-    if chunk_size < 1:
-        raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
-    if not 0 < max_distance <= 1:
-        raise ValueError(
-            f'max_distance must be in (0, 1], got {max_distance}')
-
-    if neighbours is None:
-        neighbours = knn_search(x, k1, knn, num_threads)
-    nn_sims, nn_indices = _neighbour_lists(neighbours, n, k1)
-    del neighbours
-
-    with faiss_num_threads(num_threads):
-        encoding = k_reciprocal_encoding(x, nn_sims, nn_indices, k1, k2)
-    del nn_sims, nn_indices
+    _check_jaccard_arguments(n, k1, k2, max_distance, chunk_size)
+    encoding = _encoding_of(x, k1, k2, knn, num_threads, neighbours)
     if on_encoding is not None:
         on_encoding(encoding)
     # The Jaccard step works on float32 values: rounding them here frees
