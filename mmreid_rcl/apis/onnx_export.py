@@ -118,6 +118,98 @@ def pipeline_input_size(array_pipeline) -> Tuple[int, int]:
     return sizes[0]
 
 
+def _trace_to_onnx(net: nn.Module, dummy: torch.Tensor, path: str,
+                   opset: int) -> int:
+    """Trace ``net`` on ``dummy`` into ``path``, batch axis dynamic.
+
+    Returns:
+        int: D, the feature dimension seen while tracing (the graph's
+        output has a symbolic shape).
+    """
+    out_shapes = []
+    hook = net.register_forward_hook(
+        lambda module, args, output: out_shapes.append(tuple(output.shape)))
+    with warnings.catch_warnings():
+        # The shape checks of the modules are constants in the trace,
+        # and the TorchScript-based exporter (no extra dependency) is
+        # announced as legacy.
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.simplefilter('ignore', DeprecationWarning)
+        torch.onnx.export(
+            net, (dummy, ),
+            path,
+            dynamo=False,
+            opset_version=int(opset),
+            input_names=[ONNX_INPUT],
+            output_names=[ONNX_OUTPUT],
+            dynamic_axes={
+                ONNX_INPUT: {
+                    0: 'batch'
+                },
+                ONNX_OUTPUT: {
+                    0: 'batch'
+                }
+            },
+            do_constant_folding=True)
+    hook.remove()
+    return int(out_shapes[-1][1])
+
+
+def _export_metadata(settings: Dict[str, object], feat_dim: int,
+                     model: nn.Module, config: Union[str, Config],
+                     checkpoint: str,
+                     test_pipeline: object) -> Dict[str, str]:
+    """The ``metadata_props`` of the exported model, JSON values."""
+    return dict(
+        {k: json.dumps(v)
+         for k, v in settings.items()},
+        bgr_to_rgb=json.dumps(settings['channel_order'] == 'RGB'),
+        input_layout=json.dumps(
+            'NCHW float32: the decoded (BGR) image resized to '
+            'input_size, its channels put in channel_order, then (x - '
+            'mean) / std per channel on the 0-255 scale'),
+        output=json.dumps(f'(N, {feat_dim}) float32, unit L2 norm'),
+        feature_dim=json.dumps(feat_dim),
+        model=json.dumps(type(model).__name__),
+        config=json.dumps(
+            str(config) if not isinstance(config, Config) else
+            (config.filename or 'a Config object')),
+        checkpoint=json.dumps(str(checkpoint)),
+        test_pipeline=json.dumps(test_pipeline, default=str))
+
+
+def _write_metadata(onnx, path: str, metadata: Dict[str, str]) -> None:
+    """Replace the ``metadata_props`` of the ONNX file ``path``, check and
+    save it."""
+    proto = onnx.load(path)
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.doc_string = (
+        'mmreid_rcl re-ID features: see metadata_props for the input '
+        'size and normalisation')
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
+
+
+def _max_cosine_distance(path: str, net: nn.Module, height: int,
+                         width: int) -> Optional[float]:
+    """Largest cosine distance between onnxruntime's and PyTorch's features
+    of 3 random inputs; None without onnxruntime."""
+    try:
+        ort = require_onnx('onnxruntime')
+    except ImportError:
+        return None
+    images = torch.randn(
+        3, 3, height, width, generator=torch.Generator().manual_seed(1))
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    ours = session.run(None, {ONNX_INPUT: images.numpy()})[0]
+    with torch.inference_mode():
+        ref = net(images).numpy()
+    return float(np.max(1.0 - (ours.astype(np.float64) * ref).sum(1)))
+
+
 def export_onnx(config: Union[str, Config],
                 checkpoint: str,
                 out: str,
@@ -175,67 +267,16 @@ def export_onnx(config: Union[str, Config],
     net = ReIDFeatureNet(model).eval()
     dummy = torch.randn(
         2, 3, height, width, generator=torch.Generator().manual_seed(0))
-    # D, seen while tracing (the graph's output has a symbolic shape).
-    out_shapes = []
-    hook = net.register_forward_hook(
-        lambda module, args, output: out_shapes.append(tuple(output.shape)))
 
     folder = osp.dirname(osp.abspath(out))
     os.makedirs(folder, exist_ok=True)
     tmp = osp.join(folder, f'.{osp.basename(out)}.{os.getpid()}.tmp')
     try:
-        with warnings.catch_warnings():
-            # The shape checks of the modules are constants in the trace,
-            # and the TorchScript-based exporter (no extra dependency) is
-            # announced as legacy.
-            warnings.simplefilter('ignore', torch.jit.TracerWarning)
-            warnings.simplefilter('ignore', DeprecationWarning)
-            torch.onnx.export(
-                net, (dummy, ),
-                tmp,
-                dynamo=False,
-                opset_version=int(opset),
-                input_names=[ONNX_INPUT],
-                output_names=[ONNX_OUTPUT],
-                dynamic_axes={
-                    ONNX_INPUT: {
-                        0: 'batch'
-                    },
-                    ONNX_OUTPUT: {
-                        0: 'batch'
-                    }
-                },
-                do_constant_folding=True)
-        hook.remove()
-        feat_dim = int(out_shapes[-1][1])
-        proto = onnx.load(tmp)
-        metadata = dict(
-            {k: json.dumps(v)
-             for k, v in settings.items()},
-            bgr_to_rgb=json.dumps(settings['channel_order'] == 'RGB'),
-            input_layout=json.dumps(
-                'NCHW float32: the decoded (BGR) image resized to '
-                'input_size, its channels put in channel_order, then (x - '
-                'mean) / std per channel on the 0-255 scale'),
-            output=json.dumps(f'(N, {feat_dim}) float32, unit L2 norm'),
-            feature_dim=json.dumps(feat_dim),
-            model=json.dumps(type(model).__name__),
-            config=json.dumps(
-                str(config) if not isinstance(config, Config) else
-                (config.filename or 'a Config object')),
-            checkpoint=json.dumps(str(checkpoint)),
-            test_pipeline=json.dumps(
-                ReIDInferencer._test_pipeline_cfg(inferencer.cfg),
-                default=str))
-        del proto.metadata_props[:]
-        for key, value in metadata.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        proto.doc_string = (
-            'mmreid_rcl re-ID features: see metadata_props for the input '
-            'size and normalisation')
-        onnx.checker.check_model(proto)
-        onnx.save(proto, tmp)
+        feat_dim = _trace_to_onnx(net, dummy, tmp, opset)
+        metadata = _export_metadata(
+            settings, feat_dim, model, config, checkpoint,
+            ReIDInferencer._test_pipeline_cfg(inferencer.cfg))
+        _write_metadata(onnx, tmp, metadata)
         os.replace(tmp, out)
     finally:
         if osp.exists(tmp):
@@ -243,21 +284,7 @@ def export_onnx(config: Union[str, Config],
 
     distance = None
     if verify:
-        try:
-            ort = require_onnx('onnxruntime')
-        except ImportError:
-            ort = None
-        if ort is not None:
-            images = torch.randn(
-                3, 3, height, width,
-                generator=torch.Generator().manual_seed(1))
-            session = ort.InferenceSession(
-                out, providers=['CPUExecutionProvider'])
-            ours = session.run(None, {ONNX_INPUT: images.numpy()})[0]
-            with torch.inference_mode():
-                ref = net(images).numpy()
-            distance = float(
-                np.max(1.0 - (ours.astype(np.float64) * ref).sum(1)))
+        distance = _max_cosine_distance(out, net, height, width)
     return dict(out=out, metadata=metadata, max_cosine_distance=distance)
 
 
