@@ -1,3 +1,4 @@
+from .base_set_loss import BaseSetLoss
 from .consensus_aggregate_loss import ConsensusAggregateLoss, consensus_targets
 from .label_smooth_cross_entropy import (LabelSmoothCrossEntropyLoss,
                                          label_smooth_cross_entropy)
@@ -9,5 +10,5 @@ __all__ = [
     'LabelSmoothCrossEntropyLoss', 'label_smooth_cross_entropy',
     'TripletLoss', 'euclidean_distance', 'hard_example_mining',
     'ConsensusAggregateLoss', 'consensus_targets', 'PlantedImpostorLoss',
-    'plant_impostors', 'SetContrastiveLoss'
+    'plant_impostors', 'SetContrastiveLoss', 'BaseSetLoss'
 ]

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from mmreid_rcl.registry import MODELS
 from ..necks.cluster_attention_aggregator import group_into_sets
+from .base_set_loss import BaseSetLoss
 
 
 def consensus_targets(x: torch.Tensor,
@@ -57,7 +58,7 @@ def consensus_targets(x: torch.Tensor,
 
 
 @MODELS.register_module()
-class ConsensusAggregateLoss(nn.Module):
+class ConsensusAggregateLoss(BaseSetLoss):
     """Pull each in-batch set's aggregate toward its consensus.
 
     The in-batch samples of each pseudo identity form a set; its
@@ -102,28 +103,15 @@ class ConsensusAggregateLoss(nn.Module):
                 labels: torch.Tensor,
                 memory: Optional[nn.Module] = None
                 ) -> Dict[str, torch.Tensor]:
-        """Aggregate the batch's sets and score them.
-
-        Args:
-            aggregator (nn.Module): returns ``aggregate`` (S, D) for padded
-                sets ``(x, mask)``.
-            feats (Tensor): (B, D) features, used as given (detach them to
-                train only the aggregator).
-            labels (Tensor): (B, ) pseudo labels.
-            memory: unused; accepted so that all set objectives are
-                called alike.
-
-        Returns:
-            dict: ``loss_consensus``.
-        """
+        """Aggregate the batch's sets (see :class:`BaseSetLoss`; the memory
+        is not used) and score them; returns ``loss_consensus``."""
         index, mask, _ = group_into_sets(labels)
         scored = mask.sum(1) >= self.min_members
         if not bool(scored.any()):
-            zero = sum(p.sum() for p in aggregator.parameters()) * 0.0
-            return dict(loss_consensus=zero)
+            return dict(loss_consensus=self.zero(aggregator))
         index, mask = index[scored], mask[scored]
+        out = self.aggregate(aggregator, feats, index, mask)
         x = feats[index] * mask[..., None].to(feats.dtype)
-        out = aggregator(x, mask)
         targets = consensus_targets(
             F.normalize(x, dim=-1), mask, self.target, self.num_dropped)
         cos = (out['aggregate'] * targets).sum(1)

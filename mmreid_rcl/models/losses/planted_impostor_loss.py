@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from mmreid_rcl.registry import MODELS
 from ..necks.cluster_attention_aggregator import group_into_sets
+from .base_set_loss import BaseSetLoss
 
 
 def _set_references(members: torch.Tensor, num_feats: int,
@@ -184,7 +185,7 @@ def plant_impostors(feats: torch.Tensor,
 
 
 @MODELS.register_module()
-class PlantedImpostorLoss(nn.Module):
+class PlantedImpostorLoss(BaseSetLoss):
     """Teach an aggregator to down-weight members of another identity.
 
     Each in-batch pseudo-identity set gets ``num_planted`` members of its
@@ -269,18 +270,11 @@ class PlantedImpostorLoss(nn.Module):
                 memory: Optional[nn.Module] = None,
                 generator: Optional[torch.Generator] = None
                 ) -> Dict[str, torch.Tensor]:
-        """Plant, aggregate and score a batch.
-
-        Args:
-            aggregator (nn.Module): returns ``weights`` (S, n) and
-                ``aggregate`` (S, D) for padded sets ``(x, mask)``, and
-                optionally ``scores``.
-            feats (Tensor): (B, D) features.
-            labels (Tensor): (B, ) pseudo labels.
-            memory (ClusterMemory, optional): gives the prototypes
-                (``neighbour='prototype'``) and the logits of
-                ``loss_planted_contrast``.
-            generator (torch.Generator, optional): for ``choice='random'``.
+        """Plant, aggregate and score a batch (see :class:`BaseSetLoss`;
+        the aggregator's ``scores`` are used when it returns them, the
+        memory gives the prototypes (``neighbour='prototype'``) and the
+        logits of ``loss_planted_contrast``; ``generator`` seeds
+        ``choice='random'``).
 
         Returns:
             dict: ``loss_planted``, optionally ``loss_planted_margin`` and
@@ -305,7 +299,7 @@ class PlantedImpostorLoss(nn.Module):
         if mask.size(0) == 0:
             # Nothing to plant (one pseudo identity in the batch): a zero
             # that still reaches every parameter, for distributed training.
-            zero = sum(p.sum() for p in aggregator.parameters()) * 0.0
+            zero = self.zero(aggregator)
             losses = dict(loss_planted=zero)
             if self.margin is not None:
                 losses['loss_planted_margin'] = zero

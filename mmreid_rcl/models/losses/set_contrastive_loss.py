@@ -7,10 +7,11 @@ import torch.nn.functional as F
 
 from mmreid_rcl.registry import MODELS
 from ..necks.cluster_attention_aggregator import group_into_sets
+from .base_set_loss import BaseSetLoss
 
 
 @MODELS.register_module()
-class SetContrastiveLoss(nn.Module):
+class SetContrastiveLoss(BaseSetLoss):
     """The contrastive loss of the batch's set aggregates (SAA training).
 
     The in-batch samples of each pseudo identity form a set; the
@@ -36,25 +37,14 @@ class SetContrastiveLoss(nn.Module):
                 labels: torch.Tensor,
                 memory: Optional[nn.Module] = None
                 ) -> Dict[str, torch.Tensor]:
-        """Aggregate the batch's sets and score them against the memory.
-
-        Args:
-            aggregator (nn.Module): returns ``aggregate`` (S, D) for padded
-                sets ``(x, mask)``.
-            feats (Tensor): (B, D) features, used as given (detach them to
-                train only the aggregator).
-            labels (Tensor): (B, ) pseudo labels.
-            memory (ClusterMemory): gives the logits.
-
-        Returns:
-            dict: ``loss_saa``.
-        """
+        """Aggregate the batch's sets (see :class:`BaseSetLoss`) and score
+        them against the memory, which is required; returns
+        ``loss_saa``."""
         if memory is None:
             raise ValueError('SetContrastiveLoss needs the cluster memory '
                              '(memory=...)')
         index, mask, set_labels = group_into_sets(labels)
-        x = feats[index] * mask[..., None].to(feats.dtype)
-        out = aggregator(x, mask)
+        out = self.aggregate(aggregator, feats, index, mask)
         # float32 logits also when the aggregator ran in lower precision.
         logits = memory.logits(out['aggregate'].float()).float()
         return dict(
