@@ -10,6 +10,7 @@ Two formats, chosen by the file extension:
 """
 import os
 import os.path as osp
+import zipfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -150,6 +151,28 @@ def load_features(path: str) -> Dict[str, np.ndarray]:
     targets = feature_output_paths(path)
     if not osp.isfile(path):
         raise FileNotFoundError(f'feature file {path!r} does not exist')
+    try:
+        out = _read_feature_file(path, targets)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, ValueError) and repr(path) in str(e):
+            raise  # already names the file
+        raise ValueError(f'feature file {path!r} cannot be read ({e}); was '
+                         'it written by tools/extract_features.py?') from e
+    features = np.asarray(out['features'], dtype=np.float32)
+    if features.ndim != 2:
+        raise ValueError(f'features in {path!r} must be 2-D (N, D), got '
+                         f'shape {features.shape}')
+    if out['filenames'] is not None and len(
+            out['filenames']) != features.shape[0]:
+        raise ValueError(f'{path!r}: {len(out["filenames"])} file names for '
+                         f'{features.shape[0]} features')
+    out['features'] = features
+    return out
+
+
+def _read_feature_file(path: str, targets) -> Dict[str, object]:
+    """The arrays of a feature file, unchecked (see :func:`load_features`).
+    """
     if path.lower().endswith('.npy'):
         features = np.load(path)
         filenames = None
@@ -173,13 +196,4 @@ def load_features(path: str) -> Dict[str, np.ndarray]:
             for key in ('config', 'checkpoint'):
                 if key in data:
                     out[key] = str(data[key])
-    features = np.asarray(out['features'], dtype=np.float32)
-    if features.ndim != 2:
-        raise ValueError(f'features in {path!r} must be 2-D (N, D), got '
-                         f'shape {features.shape}')
-    if out['filenames'] is not None and len(
-            out['filenames']) != features.shape[0]:
-        raise ValueError(f'{path!r}: {len(out["filenames"])} file names for '
-                         f'{features.shape[0]} features')
-    out['features'] = features
     return out

@@ -65,3 +65,11 @@ def test_bad_names_and_shapes(tmp_path):
     np.savez(str(tmp_path / 'other.npz'), x=np.zeros(2))
     with pytest.raises(KeyError, match='features'):
         load_features(str(tmp_path / 'other.npz'))
+
+
+def test_a_corrupt_feature_file_is_named(tmp_path):
+    from mmreid_rcl.apis import load_features
+    bad = tmp_path / 'bad.npz'
+    bad.write_bytes(b'not a zip archive')
+    with pytest.raises(ValueError, match="bad.npz' cannot be read"):
+        load_features(str(bad))

@@ -20,7 +20,8 @@ def test_tool(tmp_path, capsys):
     tool = load_tool('analysis/probe_set_objective.py')
     feats, labels, true_ids, cams = _probe_data._features()
     npz = tmp_path / 'f.npz'
-    np.savez(npz, features=feats.numpy(), pids=true_ids, camids=cams)
+    np.savez(npz, features=feats.numpy(), pids=true_ids, camids=cams,
+             filenames=np.array([f'{i}.jpg' for i in range(len(cams))]))
     gen = tmp_path / 'gen.py'
     Config(dict(custom_hooks=[dict(
         type='ReClusterHook',
@@ -57,3 +58,13 @@ def test_tool(tmp_path, capsys):
     with pytest.raises(SystemExit, match='has no ReClusterHook'):
         tool.main([str(npz), '--generator-config', str(rcl),
                    '--rcl-configs', str(rcl)])
+    # A feature file that is not one, or lacks the ids, is named.
+    corrupt = tmp_path / 'corrupt.npz'
+    corrupt.write_text('junk')
+    with pytest.raises(SystemExit, match="corrupt.npz' cannot be read"):
+        tool.main([str(corrupt)] + args[1:5])
+    no_ids = tmp_path / 'no_ids.npz'
+    np.savez(no_ids, features=feats.numpy(),
+             filenames=np.array([f'{i}.jpg' for i in range(len(cams))]))
+    with pytest.raises(SystemExit, match=r"holds no \['pids', 'camids'\]"):
+        tool.main([str(no_ids)] + args[1:5])

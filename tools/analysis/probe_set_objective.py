@@ -26,7 +26,6 @@ import argparse
 import json
 import os.path as osp
 
-import numpy as np
 from mmengine.config import DictAction
 
 
@@ -68,6 +67,7 @@ def main(argv=None):
     import torch
     from mmengine.config import Config
 
+    from mmreid_rcl.apis import load_features
     from mmreid_rcl.apis.aggregator_probe import probe_set_objective
     from mmreid_rcl.engine.hooks import build_label_generator
     from mmreid_rcl.utils import register_all_modules
@@ -82,8 +82,11 @@ def main(argv=None):
             check_outputs([args.json], args.overwrite)
         except OSError as e:
             raise SystemExit(str(e))
-    data = np.load(args.features)
-    missing = [k for k in ('features', 'pids', 'camids') if k not in data]
+    try:
+        data = load_features(args.features)
+    except (KeyError, ValueError) as e:
+        raise SystemExit(str(e))
+    missing = [k for k in ('pids', 'camids') if k not in data]
     if missing:
         raise SystemExit(f'{args.features} holds no {missing}: write it '
                          'with tools/extract_features.py --split train')
