@@ -8,14 +8,14 @@ from .diagnostics import cluster_quality
 from .jaccard_distance import (as_unit_features, jaccard_distance,
                                k_reciprocal_encoding)
 from .k_reciprocal import k_reciprocal_sets
-from .knn import (BaseKnn, ExactKnn, HNSWKnn, IVFKnn, PCAKnn, build_knn,
-                  camera_aware_knn, knn_search)
+from .knn import (AutoKnn, BaseKnn, ExactKnn, HNSWKnn, IVFKnn, PCAKnn,
+                  build_knn, camera_aware_knn, knn_search)
 from .labels import contiguous_labels
 from .memory import (ClusteringMemoryError, available_memory,
                      clustering_memory, estimate_clustering_memory)
 
 __all__ = [
-    'BaseKnn', 'BaseLabelGenerator', 'ClusteringMemoryError',
+    'AutoKnn', 'BaseKnn', 'BaseLabelGenerator', 'ClusteringMemoryError',
     'DBSCANLabelGenerator', 'ExactKnn', 'HNSWKnn', 'IVFKnn', 'PCAKnn',
     'build_knn',
     'camera_aware_knn', 'as_unit_features', 'available_memory',

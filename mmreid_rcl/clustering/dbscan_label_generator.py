@@ -35,8 +35,10 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
         k1 (int): k of the k-reciprocal sets. Defaults to 30.
         k2 (int): neighbours of the local query expansion. Defaults to 6.
         knn (str | dict): kNN search, given as a name or a dict with its
-            parameters: ``'pca'`` (default, the exact neighbours, several
-            times faster than the brute-force ``'exact'``), or the
+            parameters: ``'auto'`` (default, the exact neighbours by the
+            faster of the brute-force ``'exact'`` and the verified
+            projection ``'pca'``, chosen by a probe and reported as
+            ``knn_choice`` in the diagnostics), one of those two, or the
             approximate ``'ivf'`` / ``'hnsw'``, e.g.
             ``dict(type='ivf', dim=256, nprobe=16)``; see
             :func:`~mmreid_rcl.clustering.knn.knn_search`.
@@ -220,7 +222,8 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             time_dbscan=t3 - t2,
             time_total=t3 - t0,
             distance_nnz=int(distance.nnz))
-        # How the search went (for 'pca': rows it had to search again).
+        # How the search went ('pca': rows it had to search again;
+        # 'auto': the search chosen and why).
         info.update(knn_info)
         if self._estimate is not None:
             info.update(self._estimate)

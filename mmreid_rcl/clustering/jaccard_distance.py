@@ -495,9 +495,9 @@ def jaccard_distance(features: ArrayLike,
         k1 (int): neighbours of the k-reciprocal sets. Needs ``N > k1``.
         k2 (int): neighbours of the local query expansion, ``1 <= k2 <= k1``
             (1 disables it).
-        knn (str | dict): kNN search; the default ``'pca'`` returns the
-            exact neighbours, see
-            :func:`~mmreid_rcl.clustering.knn.knn_search` for it, the
+        knn (str | dict): kNN search; the default ``'auto'`` returns the
+            exact neighbours (by brute force or the verified ``'pca'``),
+            see :func:`~mmreid_rcl.clustering.knn.knn_search` for it, the
             brute-force ``'exact'`` and the approximate ``'hnsw'`` and
             ``'ivf'``.
         num_threads (int, optional): threads of the search (faiss, BLAS)

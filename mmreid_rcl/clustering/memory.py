@@ -50,8 +50,8 @@ from typing import Dict, List, NamedTuple, Optional
 from mmreid_rcl.utils.threads import available_cpus
 from .jaccard_distance import DEFAULT_CHUNK_SIZE, PAIR_BLOCK_SIZE
 from .k_reciprocal import OVERLAP_BLOCK_SIZE
-from .knn import (DEFAULT_KNN, ExactKnn, HNSWKnn, IVFKnn, KnnConfig, PCAKnn,
-                  build_knn, pca_pays_off)
+from .knn import (DEFAULT_KNN, AutoKnn, ExactKnn, HNSWKnn, IVFKnn, KnnConfig,
+                  PCAKnn, build_knn, pca_pays_off)
 
 GB = 1 << 30
 MB = 1 << 20
@@ -147,6 +147,12 @@ def knn_memory(num: int, dim: int, k: int,
         return result + FAISS_BLOCK_BYTES
     if isinstance(searcher, PCAKnn):
         return _pca_knn_memory(num, dim, k, searcher, result)
+    if isinstance(searcher, AutoKnn):
+        # Brute force, or the projection (its probe fits in one block).
+        if num < searcher.min_rows:
+            return result + FAISS_BLOCK_BYTES
+        return _pca_knn_memory(num, dim, k, searcher.pca, result,
+                               projected=True)
     # hnsw / ivf: the index holds its own copy of what it searches.
     proj = searcher.dim
     if proj is not None and proj < dim:
@@ -177,13 +183,15 @@ def knn_memory(num: int, dim: int, k: int,
 
 
 def _pca_knn_memory(num: int, dim: int, k: int, searcher: PCAKnn,
-                    result: int) -> int:
+                    result: int, projected: bool = False) -> int:
     """Peak bytes of a :class:`~mmreid_rcl.clustering.knn.PCAKnn` search
-    whose result takes ``result`` bytes."""
+    whose result takes ``result`` bytes (that of the projected search,
+    even where it would search by brute force, with ``projected``)."""
     proj = min(searcher.dim, dim)
     train = min(searcher.train_size, num)
     width = min(num, searcher.refine * k)
-    if searcher.verify and not pca_pays_off(num, dim, proj, width, train):
+    if not projected and searcher.verify and not pca_pays_off(
+            num, dim, proj, width, train):
         return result + FAISS_BLOCK_BYTES
     fit = _principal_axes_memory(dim, proj, train)
     bound = num * (proj + 1) * 4

@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_info
 
 from mmreid_rcl.clustering import (DBSCANLabelGenerator, jaccard_distance,
                                    knn_search)
-from mmreid_rcl.clustering.knn import (DEFAULT_KNN, PCAKnn, build_knn,
+from mmreid_rcl.clustering.knn import (DEFAULT_KNN, AutoKnn, PCAKnn, build_knn,
                                        pair_inner_products)
 from mmreid_rcl.clustering.pca import principal_axes, reduce_with_residual
 
@@ -53,10 +53,13 @@ def reference(features):
     return brute_force_reference(features[0], 20)
 
 
-def test_default_search_is_the_verified_projection():
-    assert DEFAULT_KNN == 'pca'
+def test_default_search_is_exact():
+    # Brute force or the verified projection, whichever pays
+    # (tests/test_clustering/test_knn_auto.py).
+    assert DEFAULT_KNN == 'auto'
     searcher = build_knn(DEFAULT_KNN)
-    assert isinstance(searcher, PCAKnn) and searcher.verify is True
+    assert isinstance(searcher, AutoKnn)
+    assert isinstance(searcher.pca, PCAKnn) and searcher.pca.verify is True
 
 
 def test_pca_search_equals_brute_force(features, reference):

@@ -39,7 +39,8 @@ def test_finds_planted_clusters():
         assert info[key] >= 0
     # The default search gives exact neighbours (here by brute force: the
     # problem is too small for the projection to pay off).
-    assert info['knn_method'] == 'pca'
+    assert info['knn_method'] == 'auto'
+    assert info['knn_choice'].startswith('auto: exact (N=300 below')
     assert info['knn_path'].startswith('brute force')
     # A tensor of unnormalised float64 features gives the same labels.
     again = gen(torch.from_numpy(x.astype(np.float64) * 2))

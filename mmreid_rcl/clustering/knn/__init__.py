@@ -4,13 +4,17 @@ The k-reciprocal Jaccard distance needs, for every sample, its ``k1``
 nearest neighbours (itself included) among L2-normalised features. Each
 search is a searcher registered in
 :data:`~mmreid_rcl.registry.KNN_SEARCHERS` and configured by name or dict
-(:func:`build_knn`): the default, ``'pca'`` (:class:`PCAKnn`), returns the
-exact neighbours several times faster than brute force (``'exact'``,
-:class:`ExactKnn`) on re-ID features; ``'hnsw'`` (:class:`HNSWKnn`) and
-``'ivf'`` (:class:`IVFKnn`) are approximate, for sizes where even that is
-too slow. :func:`camera_aware_knn` ranks images of the same camera behind
+(:func:`build_knn`). The exact searches are brute force (``'exact'``,
+:class:`ExactKnn`) and ``'pca'`` (:class:`PCAKnn`), a search on principal
+axes verified row by row, several times faster than brute force on
+features whose bound proves most rows and slower on others; the default,
+``'auto'`` (:class:`AutoKnn`), proves a sample of rows to choose the
+faster of the two. ``'hnsw'`` (:class:`HNSWKnn`) and ``'ivf'``
+(:class:`IVFKnn`) are approximate, for sizes where even that is too
+slow. :func:`camera_aware_knn` ranks images of the same camera behind
 the others.
 """
+from .auto_knn import AutoKnn, pca_cost_share
 from .base_knn import DEFAULT_BLOCK_SIZE, BaseKnn, KnnConfig
 from .camera_aware import camera_aware_knn
 from .exact_knn import ExactKnn
@@ -22,7 +26,8 @@ from .pca_knn import PCAKnn, pca_pays_off
 from .search import DEFAULT_KNN, build_knn, knn_search
 
 __all__ = [
-    'DEFAULT_BLOCK_SIZE', 'DEFAULT_KNN', 'BaseKnn', 'ExactKnn', 'HNSWKnn',
-    'IVFKnn', 'IndexKnn', 'KnnConfig', 'PCAKnn', 'build_knn',
-    'camera_aware_knn', 'knn_search', 'pair_inner_products', 'pca_pays_off'
+    'DEFAULT_BLOCK_SIZE', 'DEFAULT_KNN', 'AutoKnn', 'BaseKnn', 'ExactKnn',
+    'HNSWKnn', 'IVFKnn', 'IndexKnn', 'KnnConfig', 'PCAKnn', 'build_knn',
+    'camera_aware_knn', 'knn_search', 'pair_inner_products',
+    'pca_cost_share', 'pca_pays_off'
 ]

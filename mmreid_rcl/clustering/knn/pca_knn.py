@@ -94,7 +94,7 @@ def exact_among_candidates(
 
 @KNN_SEARCHERS.register_module(name=['PCAKnn', 'pca'])
 class PCAKnn(BaseKnn):
-    """Exact neighbours through a search on principal axes (the default).
+    """Exact neighbours through a search on principal axes.
 
     1. ``z_i = [P^T (x_i - m), |residual_i|]`` on ``dim`` principal axes:
        ``|z_i - z_j|^2 <= |x_i - x_j|^2`` for every pair (see
@@ -124,7 +124,10 @@ class PCAKnn(BaseKnn):
 
     The search reports ``knn_path``, the rows the first pass could not
     prove (``knn_unproven_rows``) and those searched by brute force
-    (``knn_brute_force_rows``).
+    (``knn_brute_force_rows``). Its steps (:meth:`project`,
+    :meth:`first_pass`, :meth:`wider_pass`, :meth:`search_projected`)
+    serve :class:`~.AutoKnn`, which runs them on a sample of rows first to
+    choose between this search and brute force.
 
     Args:
         dim (int): principal axes. Defaults to 256.
@@ -156,71 +159,132 @@ class PCAKnn(BaseKnn):
     def _search(self, x: np.ndarray, k: int,
                 info: dict) -> Tuple[np.ndarray, np.ndarray]:
         n, full_dim = x.shape
-        dim = min(self.dim, full_dim)
-        width = min(n, self.refine * k)
+        dim, width = self.sizes(n, full_dim, k)
         if self.verify and not pca_pays_off(n, full_dim, dim, width,
                                             self.train_size):
             info['knn_path'] = 'brute force (smaller than the projection)'
             return exact_search(x, k)
+        z, sq_norms = self.project(x)
+        return self.search_projected(x, z, sq_norms, k, info)
+
+    def sizes(self, n: int, full_dim: int, k: int) -> Tuple[int, int]:
+        """Principal axes and candidates per row of the first pass for
+        ``n`` features of dimension ``full_dim``."""
+        return min(self.dim, full_dim), min(n, self.refine * k)
+
+    def project(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Step 1: the bound vectors ``z`` (N, dim + 1) float32 and the
+        squared norms of the features (N,)."""
+        dim = min(self.dim, x.shape[1])
+        z = project_with_residual(x, dim, self.train_size, self.seed)
+        return z, np.einsum('ij,ij->i', x, x)
+
+    def search_projected(self, x: np.ndarray, z: np.ndarray,
+                         sq_norms: np.ndarray, k: int,
+                         info: dict) -> Tuple[np.ndarray, np.ndarray]:
+        """Steps 2 to 5 on every row, ``z`` and ``sq_norms`` given by
+        :meth:`project`.
+
+        Args:
+            x (np.ndarray): features (N, D).
+            z (np.ndarray): their bound vectors (N, dim + 1).
+            sq_norms (np.ndarray): their squared norms (N,).
+            k (int): neighbours per row.
+            info (dict): filled with ``knn_path``, ``knn_unproven_rows``
+                and, with ``verify``, ``knn_brute_force_rows``.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray]: similarities (N, k) and indices
+            (N, k), most similar first.
+        """
         info['knn_path'] = 'pca verified' if self.verify \
             else 'pca approximate'
-        z = project_with_residual(x, dim, self.train_size, self.seed)
-        sq_norms = np.einsum('ij,ij->i', x, x)
-        best_sims, best_idx, unproven = self._first_pass(
-            x, z, sq_norms, k, width)
+        best_sims, best_idx, unproven = self.first_pass(x, z, sq_norms, k)
         info['knn_unproven_rows'] = int(len(unproven))
         if not self.verify:
             return best_sims, best_idx
-        if len(unproven) and width < n:
-            unproven = self._wider_pass(x, z, sq_norms, k, 4 * width,
-                                        unproven, best_sims, best_idx)
-        del z
+        if len(unproven):
+            unproven = self.wider_pass(x, z, sq_norms, k, None, unproven,
+                                       best_sims, best_idx)
         info['knn_brute_force_rows'] = int(len(unproven))
         self._brute_force(x, k, unproven, best_sims, best_idx)
         return best_sims, best_idx
 
-    def _first_pass(self, x: np.ndarray, z: np.ndarray,
-                    sq_norms: np.ndarray, k: int, width: int
-                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Steps 2 to 4 on every row: the best ``k`` of ``width``
-        candidates (N, k) and the rows not proven."""
-        n = x.shape[0]
+    def first_pass(self, x: np.ndarray, z: np.ndarray, sq_norms: np.ndarray,
+                   k: int, rows: Optional[np.ndarray] = None
+                   ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Steps 2 to 4 on ``rows``: the best ``k`` of ``refine * k``
+        candidates, and which rows that proves exact.
+
+        Args:
+            x (np.ndarray): features (N, D).
+            z (np.ndarray): their bound vectors (N, dim + 1), from
+                :meth:`project`.
+            sq_norms (np.ndarray): their squared norms (N,).
+            k (int): neighbours per row.
+            rows (np.ndarray, optional): the query rows (R,), each searched
+                among all N samples; by default every row.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray, np.ndarray]: similarities (R, k)
+            and indices (R, k), most similar first, and the positions (in
+            ``rows``) of the rows not proven.
+        """
+        width = min(x.shape[0], self.refine * k)
+        num = x.shape[0] if rows is None else len(rows)
         max_sq = float(sq_norms.max())
-        best_sims = np.empty((n, k), dtype=np.float32)
-        best_idx = np.empty((n, k), dtype=np.int64)
-        proven = np.empty(n, dtype=bool)
+        best_sims = np.empty((num, k), dtype=np.float32)
+        best_idx = np.empty((num, k), dtype=np.int64)
+        proven = np.empty(num, dtype=bool)
         step = rows_per_block(self.block_size, width)
-        for r0 in range(0, n, step):
-            r1 = min(r0 + step, n)
+        for r0 in range(0, num, step):
+            r1 = min(r0 + step, num)
+            if rows is None:  # a view, not a gathered copy
+                block, queries = np.arange(r0, r1), z[r0:r1]
+            else:
+                block = rows[r0:r1]
+                queries = z[block]
             bound_dist, cand = faiss.knn(
-                z[r0:r1], z, width, metric=faiss.METRIC_L2)
+                queries, z, width, metric=faiss.METRIC_L2)
             best_sims[r0:r1], best_idx[r0:r1], proven[r0:r1] = \
-                exact_among_candidates(x, np.arange(r0, r1), bound_dist,
-                                       cand, k, sq_norms, max_sq)
-            del bound_dist, cand
+                exact_among_candidates(x, block, bound_dist, cand, k,
+                                       sq_norms, max_sq)
+            del bound_dist, cand, queries
         return best_sims, best_idx, np.flatnonzero(~proven)
 
-    def _wider_pass(self, x: np.ndarray, z: np.ndarray,
-                    sq_norms: np.ndarray, k: int, width: int,
-                    rows: np.ndarray, best_sims: np.ndarray,
-                    best_idx: np.ndarray) -> np.ndarray:
-        """Step 5 on ``rows``: ``width`` candidates each; the rows it
-        proves are updated in place, the others returned."""
-        width = min(x.shape[0], width)
+    def wider_pass(self, x: np.ndarray, z: np.ndarray, sq_norms: np.ndarray,
+                   k: int, rows: Optional[np.ndarray], positions: np.ndarray,
+                   best_sims: np.ndarray, best_idx: np.ndarray) -> np.ndarray:
+        """Step 5 before the brute force: the rows :meth:`first_pass` left
+        searched again with ``4 refine k`` candidates each.
+
+        Args:
+            x, z, sq_norms, k, rows: as for :meth:`first_pass`.
+            positions (np.ndarray): positions in ``rows`` (in ``x`` when
+                ``rows`` is None) of the rows to search, not empty.
+            best_sims (np.ndarray): the similarities :meth:`first_pass`
+                returned (R, k); the rows proven now are updated in place.
+            best_idx (np.ndarray): its indices (R, k), updated likewise.
+
+        Returns:
+            np.ndarray: the positions of the rows still not proven.
+        """
+        width = min(x.shape[0], 4 * self.refine * k)
         max_sq = float(sq_norms.max())
         step = rows_per_block(self.block_size, width)
         left = []
-        for start in range(0, len(rows), step):
-            block = rows[start:start + step]
+        for start in range(0, len(positions), step):
+            pos = positions[start:start + step]
+            block = pos if rows is None else rows[pos]
             bound_dist, cand = faiss.knn(
                 z[block], z, width, metric=faiss.METRIC_L2)
             sims, idx, proven = exact_among_candidates(
                 x, block, bound_dist, cand, k, sq_norms, max_sq,
-                floor=best_sims[block, -1])
+                floor=best_sims[pos, -1])
             del bound_dist, cand
-            best_sims[block[proven]] = sims[proven]
-            best_idx[block[proven]] = idx[proven]
-            left.append(block[~proven])
+            best_sims[pos[proven]] = sims[proven]
+            best_idx[pos[proven]] = idx[proven]
+            left.append(pos[~proven])
         return np.concatenate(left)
 
     def _brute_force(self, x: np.ndarray, k: int, rows: np.ndarray,

@@ -1,8 +1,8 @@
 """The kNN searchers built from a config, and the search through them.
 
-A search is configured as a name (``'pca'``, ``'exact'``, ``'hnsw'``,
-``'ivf'``), a dict ``dict(type=<name or class name>, **settings)`` or a
-searcher; :func:`build_knn` resolves the name in
+A search is configured as a name (``'auto'``, ``'pca'``, ``'exact'``,
+``'hnsw'``, ``'ivf'``), a dict ``dict(type=<name or class name>,
+**settings)`` or a searcher; :func:`build_knn` resolves the name in
 :data:`~mmreid_rcl.registry.KNN_SEARCHERS`.
 """
 import inspect
@@ -13,8 +13,9 @@ import numpy as np
 from mmreid_rcl.registry import KNN_SEARCHERS
 from .base_knn import BaseKnn, KnnConfig
 
-# The search used when none is configured: exact neighbours (verified).
-DEFAULT_KNN = 'pca'
+# The search used when none is configured: exact neighbours, by brute force
+# or the verified projection, whichever a probe finds faster.
+DEFAULT_KNN = 'auto'
 
 
 def _searcher_class(name) -> type:
@@ -32,10 +33,10 @@ def build_knn(knn: KnnConfig) -> BaseKnn:
     """The searcher of a kNN setting.
 
     Args:
-        knn (str | dict | BaseKnn): a registered name (``'pca'``,
-            ``'exact'``, ``'hnsw'``, ``'ivf'`` or a class name such as
-            ``'HNSWKnn'``), a dict ``dict(type=<name>, **settings)`` or a
-            searcher (returned as is).
+        knn (str | dict | BaseKnn): a registered name (``'auto'``,
+            ``'pca'``, ``'exact'``, ``'hnsw'``, ``'ivf'`` or a class name
+            such as ``'HNSWKnn'``), a dict ``dict(type=<name>,
+            **settings)`` or a searcher (returned as is).
 
     Returns:
         BaseKnn: the searcher, its settings checked.
@@ -87,9 +88,13 @@ def knn_search(features: np.ndarray,
         knn (str | dict | BaseKnn): the search (see :func:`build_knn`),
             e.g. ``dict(type='ivf', nprobe=32)``:
 
-            - ``'pca'`` (default, :class:`~.PCAKnn`): the exact neighbours,
-              several times faster than brute force on re-ID features,
-              through a verified search on principal axes.
+            - ``'auto'`` (default, :class:`~.AutoKnn`): the exact
+              neighbours, by brute force or ``'pca'``, whichever a probe
+              on a sample of rows finds faster.
+            - ``'pca'`` (:class:`~.PCAKnn`): the exact neighbours through
+              a verified search on principal axes, several times faster
+              than brute force on features whose bound proves most rows,
+              slower on others.
             - ``'exact'`` (:class:`~.ExactKnn`): brute force, the
               reference.
             - ``'ivf'`` (:class:`~.IVFKnn`) and ``'hnsw'``
@@ -99,8 +104,10 @@ def knn_search(features: np.ndarray,
         num_threads (int, optional): threads of faiss and the BLAS during
             the search; ``None`` uses every available CPU.
         info (dict, optional): filled with details of the search
-            (``knn_method``, and for ``'pca'`` ``knn_path``,
-            ``knn_unproven_rows`` and ``knn_brute_force_rows``).
+            (``knn_method``; for ``'pca'`` ``knn_path``,
+            ``knn_unproven_rows`` and ``knn_brute_force_rows``; for
+            ``'auto'`` also ``knn_choice``, the search chosen and why, and
+            ``knn_probe_proven``).
 
     Returns:
         tuple[np.ndarray, np.ndarray]: similarities (N, k) float32 sorted

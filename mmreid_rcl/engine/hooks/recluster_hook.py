@@ -163,10 +163,13 @@ class ReClusterHook(Hook):
         num = feats.size(0)
         labels = torch.full((num, ), -1, dtype=torch.long)
         if is_main_process():
-            labels = torch.from_numpy(
-                contiguous_labels(
-                    self.label_generator(
-                        feats.numpy(), cameras=self._cameras(runner))))
+            labels_np, info = self.label_generator(
+                feats.numpy(), return_info=True, cameras=self._cameras(runner))
+            if info.get('knn_choice'):
+                # What knn='auto' chose, and why.
+                print_log(f're-clustering kNN: {info["knn_choice"]}',
+                          logger='current')
+            labels = torch.from_numpy(contiguous_labels(labels_np))
         if get_dist_info()[1] > 1:
             device = 'cuda' if torch.distributed.get_backend() == 'nccl' \
                 else 'cpu'

@@ -1,0 +1,211 @@
+"""Exact kNN search by the faster of brute force and the verified
+projection, chosen by proving a sample of rows first."""
+from typing import Optional, Tuple
+
+import numpy as np
+
+from mmreid_rcl.registry import KNN_SEARCHERS
+from .base_knn import DEFAULT_BLOCK_SIZE, BaseKnn
+from .exact_knn import exact_search
+from .pca_knn import PCAKnn
+
+# The cost model of AutoKnn, in multiply-adds of a BLAS product (fitted on
+# faiss 1.15, one thread, N = 3000 to 8000, 17 to 2048 columns, 10 to 480
+# kept; within about 20% of the measured times): a pair of a brute-force
+# search costs PAIR_COST (writing, reading and comparing its distance) plus
+# its columns plus SELECT_COST per candidate kept (faiss' heaps); a
+# candidate whose exact product the projected search computes costs
+# GATHER_COST per dimension (gathered rows, memory-bound, and the
+# re-ranking); fitting the axes and projecting cost SETUP_COST times their
+# multiply-adds (float64 orthonormalisation, thread pools).
+PAIR_COST = 128
+SELECT_COST = 1.5
+GATHER_COST = 12
+SETUP_COST = 1.5
+# The projection is chosen when its estimated cost is below this share of
+# brute force: the slack covers the model's and the sample's errors.
+PCA_MARGIN = 0.8
+
+# The bound vectors and squared norms of PCAKnn.project.
+Projection = Tuple[np.ndarray, np.ndarray]
+
+
+def search_cost(n: int, columns: int, kept: int) -> float:
+    """Cost of a brute-force search of ``n`` queries among ``n`` samples
+    of ``columns`` dimensions keeping ``kept`` per query, in multiply-adds
+    (see :data:`PAIR_COST`)."""
+    return float(n) * n * (PAIR_COST + columns + SELECT_COST * kept)
+
+
+def projection_cost_share(n: int, full_dim: int, dim: int, k: int,
+                          train_size: int) -> float:
+    """Cost of step 1 of :class:`PCAKnn` (fitting ``dim`` axes on
+    ``train_size`` samples: their covariance and four products with a
+    D x (dim + 16) block, then projecting N rows) as a share of the cost
+    of brute force."""
+    fit = min(train_size, n) * full_dim**2 + 4 * full_dim**2 * (dim + 16)
+    return SETUP_COST * (fit + float(n) * full_dim * dim) / search_cost(
+        n, full_dim, k)
+
+
+def pca_cost_share(n: int, full_dim: int, dim: int, k: int, width: int,
+                   first_unproven: float, unproven: float) -> float:
+    """Cost of steps 2 to 5 of :class:`PCAKnn` (the projection done), as a
+    share of the cost of brute force.
+
+    ``search_cost(n, dim + 1, width)`` for the first pass, the same with
+    ``4 width`` candidates for the rows it leaves, ``GATHER_COST * D`` per
+    exact product computed (about half of the ``width`` candidates of a
+    row the first pass proves, all of them for the others, and all ``4
+    width`` of the wider pass) and the brute force of the rows never
+    proven.
+
+    Args:
+        n (int): samples N.
+        full_dim (int): feature dimension D.
+        dim (int): principal axes.
+        k (int): neighbours per row.
+        width (int): candidates per row of the first pass.
+        first_unproven (float): share of the rows the first pass does not
+            prove.
+        unproven (float): share of the rows left to brute force.
+
+    Returns:
+        float: the cost over that of ``search_cost(n, full_dim, k)``.
+    """
+    brute = search_cost(n, full_dim, k)
+    first = search_cost(n, dim + 1, width)
+    wider = first_unproven * search_cost(n, dim + 1, min(n, 4 * width))
+    computed = 0.5 + 5 * first_unproven  # products per first-pass width
+    gathered = GATHER_COST * float(n) * width * full_dim * computed
+    return (first + wider + gathered) / brute + unproven
+
+
+@KNN_SEARCHERS.register_module(name=['AutoKnn', 'auto'])
+class AutoKnn(BaseKnn):
+    """Exact neighbours by brute force or by the verified projection of
+    :class:`PCAKnn`, whichever the features make faster (the default).
+
+    The projection pays only when its bound proves most rows: on
+    anisotropic, low-rank features it is several times faster than brute
+    force, on isotropic ones it proves none and costs several times more.
+    The choice, from a cost model counted in multiply-adds
+    (:func:`search_cost`, :func:`projection_cost_share`,
+    :func:`pca_cost_share`):
+
+    1. Fewer than ``min_rows`` samples: brute force (always cheap).
+    2. Brute force if the projection could not pay even with every row
+       proven: the share of brute force its fit, projection and first pass
+       cost reaches :data:`PCA_MARGIN` (0.8).
+    3. Otherwise the features are projected and :meth:`PCAKnn.first_pass`
+       runs on ``probe_rows`` seeded random rows, each searched among all
+       N: the share u1 it leaves estimates that of all rows.
+    4. With the projection paid, the projected search costs, relative to
+       brute force (P = 128, w = ``refine * k`` candidates)::
+
+           [(P + dim + 1 + 1.5 w)(1 + u1) + 4.5 w u1] / (P + D + 1.5 k)
+           + 12 w D (0.5 + 5 u1) / (N (P + D + 1.5 k)) + u2
+
+       where u2 is the share of rows left to brute force: it pays when
+       that is below 0.8, i.e. when the proven share ``1 - u2`` exceeds
+       0.2 plus the other terms. If it cannot even with u2 = 0, brute
+       force; else :meth:`PCAKnn.wider_pass` runs on the sample's rows
+       the first pass left, giving u2, and the projection is used if the
+       proven share exceeds the threshold. E.g. D = 2048, dim = 256,
+       k = 30, N = 20,000: above 49% with u1 = 0, 57% with u1 = 0.1,
+       74% with u1 = 0.3.
+
+    The probe costs the projection (0.1 to 0.4 of brute force at N =
+    5,000 to 8,000) and the first pass of ``probe_rows`` rows, wasted when
+    brute force is chosen then; the projection is reused otherwise. Both
+    searches are exact: the result is brute force's, up to the order of
+    exact ties and float rounding (the projected search computes the kept
+    similarities pair by pair). Besides what the chosen search reports
+    (``knn_path`` and, for the projection, ``knn_unproven_rows`` and
+    ``knn_brute_force_rows``), ``knn_choice`` states the choice and its
+    reason, e.g. ``'auto: exact (probe proved 43% of 512 sampled rows,
+    PCA pays above 80%)'``, and ``knn_probe_proven`` the share of the
+    sample the probe proved (when it ran).
+
+    Args:
+        min_rows (int): below this many samples, brute force without a
+            probe. Defaults to 4096.
+        probe_rows (int): rows of the probe. Defaults to 512.
+        dim (int): principal axes of the projection. Defaults to 256.
+        refine (int): candidates per neighbour of its first pass.
+            Defaults to 4.
+        train_size (int): samples the axes are fitted on. Defaults to
+            2048.
+        seed (int): seed of that sample and of the probe. Defaults to 0.
+        block_size (int): candidates searched at once. Defaults to 2**20.
+    """
+    name = 'auto'
+
+    def __init__(self,
+                 min_rows: int = 4096,
+                 probe_rows: int = 512,
+                 dim: int = 256,
+                 refine: int = 4,
+                 train_size: int = 2048,
+                 seed: int = 0,
+                 block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+        self.min_rows = self._positive_int('min_rows', min_rows)
+        self.probe_rows = self._positive_int('probe_rows', probe_rows)
+        checked = dict(
+            dim=dim,
+            refine=refine,
+            train_size=train_size,
+            block_size=block_size)
+        for key, value in checked.items():
+            self._positive_int(key, value)
+        self.seed = seed
+        self.pca = PCAKnn(
+            dim=dim,
+            refine=refine,
+            train_size=train_size,
+            seed=seed,
+            verify=True,
+            block_size=block_size)
+
+    def _search(self, x: np.ndarray, k: int,
+                info: dict) -> Tuple[np.ndarray, np.ndarray]:
+        reason, projection = self._probe(x, k, info)
+        choice = 'exact' if projection is None else 'pca'
+        info['knn_choice'] = f'auto: {choice} ({reason})'
+        if projection is None:
+            info['knn_path'] = 'brute force'
+            return exact_search(x, k)
+        return self.pca.search_projected(x, *projection, k, info)
+
+    def _probe(self, x: np.ndarray, k: int,
+               info: dict) -> Tuple[str, Optional[Projection]]:
+        """The reason of the choice, and the projection (bound vectors and
+        squared norms) when it is the faster search, else None."""
+        n, full_dim = x.shape
+        if n < self.min_rows:
+            return f'N={n} below min_rows={self.min_rows}', None
+        pca = self.pca
+        dim, width = pca.sizes(n, full_dim, k)
+        best = projection_cost_share(n, full_dim, dim, k, pca.train_size) \
+            + pca_cost_share(n, full_dim, dim, k, width, 0, 0)
+        if best >= PCA_MARGIN:
+            return (f'the projection costs at least {best:.0%} of brute '
+                    f'force at N={n}, D={full_dim}'), None
+        z, sq_norms = pca.project(x)
+        rng = np.random.default_rng(self.seed)
+        rows = np.sort(rng.choice(n, min(self.probe_rows, n), replace=False))
+        sims, idx, left = pca.first_pass(x, z, sq_norms, k, rows)
+        num = len(rows)
+        # Proven above 1 - margin + the rest of the cost: below the margin.
+        need = 1 - PCA_MARGIN + pca_cost_share(n, full_dim, dim, k, width,
+                                               len(left) / num, 0)
+        if need < 1 and len(left):
+            left = pca.wider_pass(x, z, sq_norms, k, rows, left, sims, idx)
+        proven = 1 - len(left) / num
+        info['knn_probe_proven'] = proven
+        if need >= 1:
+            return (f'probe\'s first pass proved {proven:.0%} of {num} '
+                    'sampled rows, PCA cannot pay'), None
+        reason = (f'probe proved {proven:.0%} of {num} sampled rows, PCA '
+                  f'pays above {need:.0%}')
+        return reason, ((z, sq_norms) if proven > need else None)

@@ -1,0 +1,191 @@
+"""The 'auto' kNN search: brute force or the verified projection, chosen
+by a probe, always with the neighbours of brute force."""
+import numpy as np
+import pytest
+
+from mmreid_rcl.clustering import DBSCANLabelGenerator, knn_search
+from mmreid_rcl.clustering.knn import (DEFAULT_KNN, AutoKnn, PCAKnn, build_knn,
+                                       pca_cost_share)
+from mmreid_rcl.clustering.knn.auto_knn import PCA_MARGIN
+from mmreid_rcl.clustering.memory import knn_memory
+from mmreid_rcl.registry import KNN_SEARCHERS, LABEL_GENERATORS
+
+N, DIM, K = 3000, 256, 10
+# Sizes the tests can afford: probe from 1000 rows, 16 axes, 2 k
+# candidates in the first pass.
+SMALL = dict(type='auto', min_rows=1000, dim=16, refine=2)
+
+
+def unit(x):
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32)
+
+
+def isotropic(n=N, dim=DIM, seed=0):
+    """Gaussian noise: no direction matters, the bound proves nothing."""
+    return unit(np.random.default_rng(seed).standard_normal((n, dim)))
+
+
+def reid_like(n=N, dim=DIM, num_ids=150, seed=0):
+    """Like re-ID features: a large component every image shares, a small
+    one per identity and per-image noise of the same size."""
+    rng = np.random.default_rng(seed)
+    shared = 3 * rng.standard_normal(dim)
+    centres = 0.6 * rng.standard_normal((num_ids, dim))
+    ids = rng.integers(num_ids, size=n)
+    return unit(shared + centres[ids] + 0.6 * rng.standard_normal((n, dim)))
+
+
+def low_rank(n=N, dim=DIM, rank=8, num_ids=100, noise=0.05, seed=0):
+    """Identities in an 8-dimensional subspace plus a little isotropic
+    noise: 16 principal axes catch nearly all of it."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((num_ids, rank))[rng.integers(num_ids, size=n)]
+    z += 0.5 * rng.standard_normal((n, rank))
+    embed = np.linalg.qr(rng.standard_normal((dim, rank)))[0].T
+    x = z @ embed + noise * np.linalg.norm(z, axis=1, keepdims=True) * \
+        rng.standard_normal((n, dim)) / np.sqrt(dim)
+    return unit(x)
+
+
+FAMILIES = dict(isotropic=isotropic, reid_like=reid_like, low_rank=low_rank)
+
+
+@pytest.fixture(scope='module', params=sorted(FAMILIES))
+def family(request):
+    x = FAMILIES[request.param]()
+    # One more neighbour tells whether the k-th is tied with the next.
+    ref_sims, ref_idx = knn_search(x, K + 1, 'exact', num_threads=1)
+    return request.param, x, ref_sims, ref_idx
+
+
+def assert_brute_force_neighbours(sims, idx, ref_sims, ref_idx):
+    """``idx`` equals brute force's indices except where brute force has
+    a tie (similarities within float32 rounding), ``sims`` its
+    similarities up to float32 rounding."""
+    k = idx.shape[1]
+    np.testing.assert_allclose(sims, ref_sims[:, :k], atol=1e-5)
+    tied = np.zeros(ref_sims.shape, dtype=bool)
+    near = np.abs(np.diff(ref_sims, axis=1)) <= 1e-6
+    tied[:, 1:] |= near
+    tied[:, :-1] |= near
+    differs = idx != ref_idx[:, :k]
+    assert not (differs & ~tied[:, :k]).any()
+    assert differs.any(axis=1).mean() < 0.01
+
+
+def test_auto_returns_the_neighbours_of_brute_force(family):
+    name, x, ref_sims, ref_idx = family
+    info = {}
+    sims, idx = knn_search(x, K, SMALL, num_threads=1, info=info)
+    assert info['knn_method'] == 'auto'
+    assert_brute_force_neighbours(sims, idx, ref_sims, ref_idx)
+    assert (idx[:, 0] == np.arange(len(x))).all()
+    assert idx.dtype == np.int64 and sims.dtype == np.float32
+    if info['knn_choice'].startswith('auto: exact'):
+        # Brute force itself: the same arrays bit for bit.
+        exact_sims, exact_idx = knn_search(x, K, 'exact', num_threads=1)
+        np.testing.assert_array_equal(idx, exact_idx)
+        np.testing.assert_array_equal(sims, exact_sims)
+
+
+def test_auto_picks_brute_force_on_isotropic_features():
+    info = {}
+    knn_search(isotropic(), K, SMALL, num_threads=1, info=info)
+    assert info['knn_choice'].startswith('auto: exact (probe')
+    assert 'of 512 sampled rows' in info['knn_choice']
+    assert info['knn_probe_proven'] < 0.1
+    assert info['knn_path'] == 'brute force'
+    assert 'knn_brute_force_rows' not in info
+
+
+def test_auto_picks_the_projection_on_low_rank_features():
+    x = low_rank()
+    info = {}
+    knn_search(x, K, SMALL, num_threads=1, info=info)
+    choice = info['knn_choice']
+    assert choice.startswith('auto: pca (probe proved ')
+    assert 'of 512 sampled rows, PCA pays above ' in choice
+    assert info['knn_path'] == 'pca verified'
+    # The sample's proven share estimates that of all rows.
+    proven = 1 - info['knn_brute_force_rows'] / len(x)
+    assert proven > 0.9
+    assert abs(info['knn_probe_proven'] - proven) < 0.05
+    # The threshold stated is the cost model's, and it is met.
+    need = float(choice.rsplit('above ', 1)[1].rstrip('%)')) / 100
+    assert info['knn_probe_proven'] > need
+    _, width = PCAKnn(dim=16, refine=2).sizes(len(x), x.shape[1], K)
+    assert need >= 1 - PCA_MARGIN + pca_cost_share(
+        len(x), x.shape[1], 16, K, width, 0, 0) - 0.005
+
+
+def test_small_or_narrow_problems_skip_the_probe():
+    x = low_rank(n=1200)
+    info = {}
+    _, idx = knn_search(x, K, 'auto', num_threads=1, info=info)
+    assert info['knn_choice'] == 'auto: exact (N=1200 below min_rows=4096)'
+    assert 'knn_probe_proven' not in info
+    # 256 axes of 256-d features save nothing: no probe either.
+    info = {}
+    _, again = knn_search(
+        x, K, dict(type='auto', min_rows=1000), num_threads=1, info=info)
+    assert info['knn_choice'].startswith(
+        'auto: exact (the projection costs at least ')
+    assert 'knn_probe_proven' not in info
+    np.testing.assert_array_equal(again, idx)
+
+
+def test_the_choice_is_seeded():
+    x = reid_like(n=2000)
+    knn = dict(SMALL, probe_rows=200)
+    infos = [{}, {}]
+    for info in infos:
+        knn_search(x, K, knn, num_threads=1, info=info)
+    assert infos[0] == infos[1]
+    assert 'of 200 sampled rows' in infos[0]['knn_choice']
+
+
+def test_auto_is_the_default():
+    assert DEFAULT_KNN == 'auto'
+    searcher = build_knn(DEFAULT_KNN)
+    assert isinstance(searcher, AutoKnn) and searcher.name == 'auto'
+    assert (searcher.min_rows, searcher.probe_rows) == (4096, 512)
+    assert isinstance(searcher.pca, PCAKnn) and searcher.pca.verify
+    assert (searcher.pca.dim, searcher.pca.refine,
+            searcher.pca.train_size) == (256, 4, 2048)
+    for knn in ('AutoKnn', dict(type='auto',
+                                probe_rows=64), dict(type=AutoKnn)):
+        assert type(build_knn(knn)) is AutoKnn
+    assert type(KNN_SEARCHERS.build(dict(type='auto'))) is AutoKnn
+    gen = DBSCANLabelGenerator()
+    assert gen.knn == 'auto' and "knn='auto'" in repr(gen)
+    assert 'DBSCANLabelGenerator(eps=0.6' in gen.describe()
+    assert LABEL_GENERATORS.build(
+        dict(type='DBSCANLabelGenerator')).knn == 'auto'
+
+
+def test_generator_reports_the_choice():
+    x = low_rank(n=600, dim=32)
+    labels, info = DBSCANLabelGenerator(
+        k1=10, num_threads=1)(
+            x, return_info=True)
+    assert info['knn_method'] == 'auto'
+    assert info['knn_choice'] == 'auto: exact (N=600 below min_rows=4096)'
+    exact = DBSCANLabelGenerator(k1=10, knn='exact', num_threads=1)(x)
+    np.testing.assert_array_equal(labels, exact)
+
+
+def test_bad_settings_and_memory():
+    for knn, match in ((dict(type='auto', min_rows=0), 'min_rows must be'),
+                       (dict(type='auto',
+                             probe_rows=1.5), 'probe_rows must be'),
+                       (dict(type='auto', dim=0), "'auto': dim must be"),
+                       (dict(type='auto', verify=False),
+                        r"unknown parameters \['verify'\]")):
+        with pytest.raises(ValueError, match=match):
+            build_knn(knn)
+    # Brute force's memory below min_rows, the projection's above.
+    assert knn_memory(3000, 2048, 30,
+                      'auto') == knn_memory(3000, 2048, 30, 'exact')
+    assert knn_memory(100000, 2048, 30,
+                      'auto') == knn_memory(100000, 2048, 30, 'pca')
