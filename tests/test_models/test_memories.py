@@ -156,7 +156,7 @@ def test_hard_positive_picks_match_a_loop(seed):
     assert picks.tolist() == expected
 
 
-def test_hard_positive_picks_by_hand_and_errors():
+def test_hard_positive_picks_by_hand():
     labels = torch.tensor([3, 3, 3, 1, 1])
     weights = torch.tensor([0.5, 0.1, 0.4, 0.5, 0.5])
     floors = torch.full((5, ), 0.125)
@@ -165,8 +165,12 @@ def test_hard_positive_picks_by_hand_and_errors():
     # label 1: a tie goes to the first sample, 3.
     assert hard_positive_picks(labels, weights, floors,
                                dispersion).tolist() == [3, 2]
-    with pytest.raises(RuntimeError, match='no sample at or above'):
-        hard_positive_picks(labels, weights, torch.ones(5), dispersion)
+    # A label with no trusted sample gets no pick (label 1 here).
+    floors = torch.tensor([0.125, 0.125, 0.125, 0.6, 0.6])
+    assert hard_positive_picks(labels, weights, floors,
+                               dispersion).tolist() == [2]
+    assert hard_positive_picks(labels, weights, torch.ones(5),
+                               dispersion).numel() == 0
 
 
 def test_set_prototypes_checks_the_shape():

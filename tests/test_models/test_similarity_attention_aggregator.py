@@ -139,6 +139,79 @@ def test_bad_input_and_settings():
         SimilarityAttentionAggregator(8, temperature=0.001)
 
 
+def _sinked(agg, **kwargs):
+    """A copy of ``agg`` with a sink and the same parameters."""
+    out = SimilarityAttentionAggregator(
+        agg.embed_dims, rank=agg.rank, mlp_hidden=agg.mlp_hidden,
+        temperature=0.3, sink=True, **kwargs)
+    out.load_state_dict(agg.state_dict(), strict=False)
+    return out
+
+
+def test_sink_weights_match_a_reference_and_keep_the_order():
+    plain = _trained_looking().eval()
+    agg = _sinked(plain, sink_offset=0.05)
+    x = torch.randn(4, 5, 8) * 3
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0],
+                         [0, 1, 1, 0, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        scores, weights, aggregates = _reference(plain, x, mask)
+        out = agg(x, mask)
+        ref_plain = plain(x, mask)
+    # The level: the mean score of the members of sets of 2 or more.
+    level = torch.cat([s for b, s in enumerate(scores) if mask[b].sum() > 1
+                       ]).mean()
+    t = plain.temperature
+    for b in range(4):
+        e = (scores[b] / t).exp()
+        sink = 0.0 if mask[b].sum() < 2 else ((level + 0.05) / t).exp()
+        torch.testing.assert_close(
+            out['weights'][b][mask[b]], e / (sink + e.sum()), atol=1e-6,
+            rtol=1e-5)
+        # Same order as the plain softmax, and the same aggregate.
+        assert torch.equal(out['weights'][b][mask[b]].argsort(),
+                           weights[b].argsort())
+    torch.testing.assert_close(out['aggregate'], ref_plain['aggregate'],
+                               atol=1e-6, rtol=1e-5)
+    assert out['weights'][2, 0] == 1  # a lone member is not judged
+    assert torch.all(out['weights'].sum(1)[[0, 1, 3]] < 1)
+
+
+def test_sink_level_is_the_calls_own_mean_score():
+    plain = _trained_looking()
+    agg = _sinked(plain)
+    x1, x2 = torch.randn(3, 4, 8), torch.randn(3, 4, 8)
+    with torch.no_grad():
+        s2 = plain(x2)['scores']
+        e = (s2 / plain.temperature).exp()
+        expected = e / ((s2.mean() / plain.temperature).exp() +
+                        e.sum(1, True))
+        # Nothing is carried over from an earlier call, in either mode.
+        for mode in (True, False):
+            agg.train(mode)
+            agg(x1)
+            torch.testing.assert_close(
+                agg(x2)['weights'], expected, atol=1e-6, rtol=1e-5)
+    # No state: the sink adds nothing to the saved model.
+    assert set(agg.state_dict()) == set(plain.state_dict())
+
+
+def test_sink_gives_a_set_of_strangers_small_weights():
+    """Per-set softmax weights are 1/4 for four strangers as for four views
+    of one person; with the sink the strangers weigh less."""
+    a = F.normalize(torch.ones(16), dim=0)
+    close = F.normalize(a + 0.1 * torch.randn(4, 16), dim=-1)
+    strangers = torch.eye(16)[:4]
+    x = torch.stack([close, strangers])
+    plain = SimilarityAttentionAggregator(16, mlp_hidden=0)
+    agg = SimilarityAttentionAggregator(16, mlp_hidden=0, sink=True)
+    with torch.no_grad():
+        w_plain = plain(x)['weights']
+        w_sink = agg(x)['weights']
+    torch.testing.assert_close(w_plain[1], torch.full((4, ), 0.25))
+    assert w_sink[1].max() < 0.05 < w_sink[0].min()
+
+
 def test_feeds_csa_and_hps_like_the_attention_aggregator():
     agg = _trained_looking(dim=8)
     sizes = [1, 3, 5, 40]

@@ -57,7 +57,8 @@ def parse_args(argv=None):
     return args
 
 
-ROW = ('attention_auc', 'similarity_auc', 'single_impostor_lowest',
+ROW = ('attention_auc', 'similarity_auc', 'similarity_score_auc',
+       'single_impostor_lowest',
        'similarity_single_impostor_lowest', 'pick_any', 'pick_hard',
        'pick_hps', 'pick_central')
 

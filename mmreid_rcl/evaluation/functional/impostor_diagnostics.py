@@ -410,7 +410,10 @@ def impostor_report(aggregator,
     Returns:
         dict: ``attention_auc`` (:func:`impostor_auc` of the weights),
         ``similarity_auc`` (the same for the similarity reference,
-        :func:`mutual_similarity_weights`), ``single_impostor_lowest`` and
+        :func:`mutual_similarity_weights`), ``similarity_score_auc`` (the
+        same for the members' mean cosine to the others itself, not
+        normalised per set: what weights that keep the absolute level of
+        the similarities can reach), ``single_impostor_lowest`` and
         ``similarity_single_impostor_lowest``
         (:func:`single_impostor_lowest`), the impostor pick rates
         ``pick_any``, ``pick_hard``, ``pick_hps``, ``pick_central`` and
@@ -439,12 +442,14 @@ def impostor_report(aggregator,
     weights = out['weights'].numpy()
     imp = impostor[sets]
     xs = x.numpy()
+    mutual = mean_mutual_similarity(xs)
     rates = pick_rates(weights, dispersion.numpy(), proto_sims, imp,
-                       floor_ratio / k, mean_mutual_similarity(xs))
+                       floor_ratio / k, mutual)
     reference = mutual_similarity_weights(xs, temperature)
     return dict(
         attention_auc=impostor_auc(weights, imp),
         similarity_auc=impostor_auc(reference, imp),
+        similarity_score_auc=impostor_auc(mutual, imp),
         single_impostor_lowest=single_impostor_lowest(weights, imp),
         similarity_single_impostor_lowest=single_impostor_lowest(
             reference, imp),

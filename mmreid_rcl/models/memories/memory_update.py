@@ -143,24 +143,21 @@ def hard_positive_picks(labels: torch.Tensor, weights: torch.Tensor,
     Among the samples whose weight in their set is not below their floor
     (``weights >= floors``: a sample the aggregator marks as mislabelled
     never moves the prototype), the one with the largest ``dispersion``
-    (``1 - cos`` to the set's aggregate) is picked.
+    (``1 - cos`` to the set's aggregate) is picked. A label none of whose
+    samples is trusted gets no pick: its prototype stays where it is (with
+    per-set softmax weights and a floor ratio of at most 1 every label has
+    one; an aggregator with a sink can distrust a whole set).
 
     Args:
         labels (Tensor): (B, ) pseudo labels.
         weights, floors, dispersion (Tensor): (B, ) per sample.
 
     Returns:
-        Tensor: (P, ) the batch index of each distinct label's pick, in
-        increasing label order.
-
-    Raises:
-        RuntimeError: a label none of whose samples reaches its floor.
+        Tensor: (P', ) the batch index of the pick of each distinct label
+        that has a trusted sample, in increasing label order.
     """
     eligible = weights >= floors
     score = torch.where(eligible, dispersion.float(),
                         torch.full_like(dispersion, -float('inf')).float())
     _, picks, best = pick_per_prototype(score, labels)
-    if bool(torch.isinf(best).any()):
-        raise RuntimeError('hard positive sampling found a pseudo identity '
-                           'with no sample at or above its weight floor')
-    return picks
+    return picks[~torch.isinf(best)]

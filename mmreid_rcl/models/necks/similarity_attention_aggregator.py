@@ -34,6 +34,22 @@ class SimilarityAttentionAggregator(BaseModule):
     member is its own score, not the attention it receives, and the
     features are not refined (``refined`` is the input).
 
+    With ``sink=True`` the softmax has one more slot, a *sink* whose
+    score ``b`` is the mean member score over all the sets of the call
+    (the P sets of a training batch; plus ``sink_offset``):
+    ``w_i = exp(s_i / T) / (exp(b / T) + sum_j exp(s_j / T))``. The
+    weights of a set then sum to less than 1, and by how much says how
+    well its members fit together compared with the other sets: plain
+    per-set weights are the same for a set of four strangers as for four
+    views of one person, while with the sink the strangers all get small
+    weights. The order of the members in a set and the aggregate's
+    direction are those of the plain softmax; HPS's floor (``floor / n``)
+    then trusts only members that fit their set better than the typical
+    member of the batch fits its own. The level is measured on the sets
+    being judged (augmented views in training, clean ones in a
+    diagnostic), not carried over from other calls; a call with a single
+    set compares it with itself.
+
     Because ``W`` is linear, the mean similarity to the others is
     ``x_i^T W (S - x_i) / (n - 1)`` with ``S`` the set's sum: memory grows
     with ``sets * n * D``, never with ``n^2``.
@@ -55,6 +71,9 @@ class SimilarityAttentionAggregator(BaseModule):
         min_temperature (float): ``T`` is kept at or above this, so that
             a loss that keeps sharpening the weights cannot blow up the
             logits. Defaults to 0.01.
+        sink (bool): add the sink slot. Defaults to False.
+        sink_offset (float): added to the sink's level (the mean member
+            score). Defaults to 0.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -69,6 +88,8 @@ class SimilarityAttentionAggregator(BaseModule):
                  temperature: float = 0.1,
                  learn_temperature: bool = True,
                  min_temperature: float = 0.01,
+                 sink: bool = False,
+                 sink_offset: float = 0.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if embed_dims < 1 or rank < 0 or mlp_hidden < 0:
@@ -82,6 +103,8 @@ class SimilarityAttentionAggregator(BaseModule):
                 f'min_temperature <= temperature, got min_temperature='
                 f'{min_temperature}, temperature={temperature}')
         self.embed_dims = embed_dims
+        self.sink = bool(sink)
+        self.sink_offset = float(sink_offset)
         self.rank = rank
         self.mlp_hidden = mlp_hidden
         self.min_temperature = float(min_temperature)
@@ -173,15 +196,36 @@ class SimilarityAttentionAggregator(BaseModule):
             for s in range(0, num, chunk)
         ], dim=1)
         # A lone member has no others to be compared with.
-        scores = scores.masked_fill(~mask | (counts[:, None] < 2), 0.0)
+        lone = counts < 2
+        scores = scores.masked_fill(~mask | lone[:, None], 0.0)
         logits = (scores / self.temperature).masked_fill(
             ~mask, float('-inf'))
-        weights = torch.softmax(logits, dim=1)
+        if self.sink:
+            level = self._sink_level(scores, mask & ~lone[:, None])
+            sink = (level / self.temperature).expand(batch, 1)
+            # A lone member keeps weight 1: there is nothing to judge it by.
+            sink = sink.masked_fill(lone[:, None], float('-inf'))
+            weights = torch.softmax(torch.cat([logits, sink], 1), dim=1)
+            weights = weights[:, :num]
+        else:
+            weights = torch.softmax(logits, dim=1)
         aggregate = F.normalize((weights[..., None] * x).sum(1), dim=1)
         return dict(
             scores=scores, weights=weights, refined=x, aggregate=aggregate)
 
+    def _sink_level(self, scores: torch.Tensor,
+                    judged: torch.Tensor) -> torch.Tensor:
+        """The sink's score: the mean of ``scores`` over the ``judged``
+        members (0 when there are none) plus ``sink_offset``, without
+        gradient."""
+        with torch.no_grad():
+            judged_scores = scores.detach()[judged]
+            level = (judged_scores.mean()
+                     if judged_scores.numel() else scores.new_zeros(()))
+        return level + self.sink_offset
+
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, rank={self.rank}, '
                 f'mlp_hidden={self.mlp_hidden}, '
-                f'temperature={self.temperature.item():.4g}')
+                f'temperature={self.temperature.item():.4g}, '
+                f'sink={self.sink}')
