@@ -11,9 +11,12 @@ list's folder). ``--split`` reads a split of the config's data set instead
 ``is_query``. The output is a .npz (``features``, ``filenames`` and the
 labels when known) or a .npy (features only, file names in a .txt of the
 same name). An existing output is kept unless ``--overwrite`` is given.
-CHECKPOINT may be an ONNX model made by ``tools/deployment/export_onnx.py``
-(``--backend onnx``, chosen by default for a ``.onnx`` file): it runs with
-onnxruntime on the CPU after the same test pipeline and normalisation.
+CHECKPOINT ``init`` takes the config's initial weights instead (its
+``init_cfg``, e.g. the ImageNet backbone the unsupervised recipes start
+from). CHECKPOINT may be an ONNX model made by
+``tools/deployment/export_onnx.py`` (``--backend onnx``, chosen by
+default for a ``.onnx`` file): it runs with onnxruntime on the CPU after
+the same test pipeline and normalisation.
 """
 import os
 
@@ -44,7 +47,9 @@ def parse_args(argv=None):
         description='Extract re-ID features of images (L2-normalised)')
     parser.add_argument('config', help='config file path')
     parser.add_argument(
-        'checkpoint', help='checkpoint file, or an .onnx model')
+        'checkpoint',
+        help="checkpoint file, an .onnx model, or 'init' (the config's "
+        'initial weights)')
     parser.add_argument(
         'input',
         nargs='?',
@@ -84,12 +89,14 @@ def main(argv=None):
         check_feature_output(args.out, args.overwrite)
     except (OSError, ValueError) as e:  # exists, a folder, bad extension
         raise SystemExit(str(e))
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
+    initial = args.checkpoint == 'init'
+    if not initial and not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint {args.checkpoint} does not exist '
+                         "('init' takes the config's initial weights)")
     try:
         inferencer = build_inferencer(
             args.config,
-            args.checkpoint,
+            None if initial else args.checkpoint,
             backend=args.backend,
             device=args.device,
             batch_size=args.batch_size,

@@ -169,14 +169,15 @@ def resolve_backend(model_file: str, backend: str = 'auto') -> str:
 
 
 def build_inferencer(config: Union[str, Config],
-                     model_file: str,
+                     model_file: Optional[str],
                      backend: str = 'auto',
                      **kwargs) -> ReIDInferencer:
     """A :class:`ReIDInferencer` or an :class:`ONNXReIDInferencer`.
 
     Args:
         config (str | Config): The config.
-        model_file (str): A checkpoint, or an ``.onnx`` model.
+        model_file (str, optional): A checkpoint, or an ``.onnx`` model;
+            None: the config's initial weights (PyTorch).
         backend (str): ``'pytorch'``, ``'onnx'`` or ``'auto'`` (``onnx``
             for a ``.onnx`` file). Defaults to ``'auto'``.
         **kwargs: Passed to the inferencer (``device``, ``batch_size``,

@@ -95,3 +95,20 @@ def test_argument_errors(tool, setup, tmp_path):
             setup['config'], str(tmp_path / 'missing.pth'), '--split',
             'query', '--out', str(tmp_path / 'x.npz')
         ])
+
+
+def test_init_takes_the_configs_initial_weights(tool, setup, tmp_path):
+    out = str(tmp_path / 'init.npz')
+    with pytest.warns(UserWarning, match='initial weights'):
+        assert tool.main([
+            setup['config'], 'init', '--split', 'query', '--out', out
+        ]) == 0
+    trained = setup['inferencer'].extract(
+        resolve_image_inputs(osp.join(setup['data_root'], 'query')))
+    with np.load(out) as data:
+        assert str(data['checkpoint']) == 'init'
+        assert data['features'].shape == trained.shape
+        np.testing.assert_allclose(
+            np.linalg.norm(data['features'], axis=1), 1.0, atol=1e-5)
+        # Not the trained model's features.
+        assert np.abs(data['features'] - trained).max() > 1e-3
