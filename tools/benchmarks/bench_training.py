@@ -118,6 +118,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=3,
         help='Adam steps timed with and without fused=True (0: skip)')
     parser.add_argument(
+        '--rcl-config',
+        help='time this RCL config instead of the backbone\'s default '
+        '(with one --backbones entry, the one it is built on)')
+    parser.add_argument(
         '--profile',
         help='also write a torch.profiler table of one step '
         'of each variant to this folder')
@@ -133,6 +137,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.height, args.width, args.batch_size = 128, 64, 32
         args.steps, args.peak_size, args.peak_time = 1, 1024, 0.5
         args.clusters = min(args.clusters, 100)
+    if args.rcl_config and len(args.backbones) != 1:
+        parser.error('--rcl-config needs exactly one --backbones entry')
+    if args.rcl_config and not osp.isfile(args.rcl_config):
+        parser.error(f'--rcl-config {args.rcl_config} does not exist')
     if args.batch_size % args.num_instances:
         parser.error(f'--batch-size {args.batch_size} must be a multiple '
                      f'of --num-instances {args.num_instances}')
@@ -179,6 +187,8 @@ def build(args, backbone: str, variant: str):
     from mmreid_rcl.registry import MODELS
     from mmreid_rcl.utils.config_utils import fit_optim_wrapper_to_device
     path = osp.join(REPO, CONFIGS[backbone][VARIANTS.index(variant)])
+    if variant == 'rcl' and args.rcl_config:
+        path = osp.abspath(args.rcl_config)
     cfg = Config.fromfile(path)
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg['backbone'].pop('init_cfg', None)
