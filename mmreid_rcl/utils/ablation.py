@@ -130,10 +130,14 @@ PROTOCOLS: Dict[str, Protocol] = {
             Variant('rcl_warmup4',
                     'full RCL, mean update for 4 epochs, then HPS',
                     _ABL + 'rcl_warmup4_mobilenetv2_cpu_cuhk03.py'),
+            Variant('rcl_sink', 'full RCL, sink aggregator (weights against '
+                    'the batch\'s mean member score), contrastive + '
+                    'consensus set losses, HPS floor 1/n',
+                    _ABL + 'rcl_sink_mobilenetv2_cpu_cuhk03.py'),
         ),
         main=('baseline', 'rcl'),
         others=('csa', 'hps', 'hard', 'rcl_floor1', 'central',
-                'baseline_k8', 'rcl_k8', 'rcl_warmup4'),
+                'baseline_k8', 'rcl_k8', 'rcl_warmup4', 'rcl_sink'),
         needs=_IMAGENET_NEEDS,
         work_root='work_dirs/ablation_cuhk03'),
     'cuhk03_semi':
@@ -164,9 +168,13 @@ PROTOCOLS: Dict[str, Protocol] = {
                     'contrastive + consensus set losses), camera-aware '
                     'neighbours',
                     _SEMI + 'rcl_mobilenetv2_cpu_cuhk03_semi_camera.py'),
+            Variant('camera_rcl_sink', 'full RCL, sink aggregator (weights '
+                    'against the batch\'s mean member score), HPS floor '
+                    '1/n, camera-aware neighbours',
+                    _SEMI + 'rcl_sink_mobilenetv2_cpu_cuhk03_semi_camera.py'),
         ),
         main=('baseline', 'hard', 'camera', 'camera_hard'),
-        others=('rcl', 'csa', 'hps', 'camera_rcl'),
+        others=('rcl', 'csa', 'hps', 'camera_rcl', 'camera_rcl_sink'),
         pretrain=Variant(
             'supervised', 'Supervised on L (375 ids, 3,645 images)',
             'configs/supervised/supervised_mobilenetv2_cpu_cuhk03.py'),
@@ -278,6 +286,7 @@ def protocol_summary(protocol: Protocol, results_dir: str) -> dict:
                     ari=fig['ari'],
                     attention_auc=diag.get('attention_auc'),
                     similarity_auc=diag.get('similarity_auc'),
+                    similarity_score_auc=diag.get('similarity_score_auc'),
                     single_impostor_lowest=diag.get(
                         'single_impostor_lowest')))
         if rows:
@@ -370,7 +379,8 @@ def format_report(protocol: Protocol, results_dir: str) -> str:
 
 
 # Figures of impostor_report shown per run where a run logged them.
-_DIAGNOSTICS = ('attention_auc', 'similarity_auc', 'single_impostor_lowest',
+_DIAGNOSTICS = ('attention_auc', 'similarity_auc', 'similarity_score_auc',
+                'single_impostor_lowest',
                 'similarity_single_impostor_lowest', 'pick_hps', 'pick_hard',
                 'pick_any', 'pick_central')
 
