@@ -136,20 +136,10 @@ def probe_set_objective(features: torch.Tensor,
         held_out_clusters=int(held_labels.max()) + 1,
         before=judge(),
         curve=[])
-    params = [p for p in agg.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr) if params else None
-    rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
-    history = []
-    agg.train()
-    for step, idx in enumerate(
-            _batches(train_labels, num_ids, k, steps, rng), 1):
-        terms = _train_step(agg, losses, memory, optimizer,
-                            features[torch.as_tensor(idx)],
-                            torch.as_tensor(train_labels[idx]), generator)
-        history.append(terms)
-        if eval_every and step % eval_every == 0:
-            result['curve'].append((step, judge()))
+    batches = _batches(train_labels, num_ids, k, steps,
+                       np.random.default_rng(seed))
+    history = _train(agg, losses, memory, features, train_labels, batches,
+                     lr, seed, eval_every, judge, result['curve'])
     tail = history[-max(1, len(history) // 10):]
     result['losses'] = {
         name: float(np.mean([h[name] for h in tail]))
@@ -157,3 +147,24 @@ def probe_set_objective(features: torch.Tensor,
     }
     result['after'] = judge()
     return result
+
+
+def _train(agg, losses, memory, features: torch.Tensor,
+           train_labels: np.ndarray, batches, lr: float, seed: int,
+           eval_every: Optional[int], judge, curve: list) -> list:
+    """Adam steps of the aggregator on ``batches`` (sample indices);
+    appends ``(step, judge())`` to ``curve`` every ``eval_every`` steps
+    and returns the loss terms of every step."""
+    params = [p for p in agg.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr) if params else None
+    generator = torch.Generator().manual_seed(seed)
+    history = []
+    agg.train()
+    for step, idx in enumerate(batches, 1):
+        history.append(
+            _train_step(agg, losses, memory, optimizer,
+                        features[torch.as_tensor(idx)],
+                        torch.as_tensor(train_labels[idx]), generator))
+        if eval_every and step % eval_every == 0:
+            curve.append((step, judge()))
+    return history

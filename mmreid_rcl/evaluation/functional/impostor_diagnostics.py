@@ -439,12 +439,19 @@ def impostor_report(aggregator,
     protos = _set_prototypes(features, labels, prototypes)[torch.as_tensor(
         labels[sets[:, 0]])]
     proto_sims = (x * protos[:, None]).sum(-1).numpy()
-    weights = out['weights'].numpy()
-    imp = impostor[sets]
-    xs = x.numpy()
+    return _report_figures(out['weights'].numpy(), dispersion.numpy(),
+                           proto_sims, impostor[sets], x.numpy(),
+                           floor_ratio / k, temperature)
+
+
+def _report_figures(weights: np.ndarray, dispersion: np.ndarray,
+                    proto_sims: np.ndarray, imp: np.ndarray, xs: np.ndarray,
+                    floor: float, temperature: float) -> Dict[str, float]:
+    """The figures of :func:`impostor_report` from the (S, K) weights,
+    dispersions, similarities to the prototype and impostor flags of the
+    drawn sets and their (S, K, D) features."""
     mutual = mean_mutual_similarity(xs)
-    rates = pick_rates(weights, dispersion.numpy(), proto_sims, imp,
-                       floor_ratio / k, mutual)
+    rates = pick_rates(weights, dispersion, proto_sims, imp, floor, mutual)
     reference = mutual_similarity_weights(xs, temperature)
     return dict(
         attention_auc=impostor_auc(weights, imp),
