@@ -175,3 +175,32 @@ def test_impostor_report_of_an_untrained_similarity_aggregator():
     assert impostor_report(agg, feats, labels, true_ids, 0.5, k=9) == {}
     with pytest.raises(ValueError, match=r'expected \(N, D\) features'):
         impostor_report(agg, feats[:5], labels, true_ids, 0.5)
+
+
+class _BufferOnlyAggregator(torch.nn.Module):
+    """No parameters, a buffer on ``device``; records where its sets come
+    from and answers on the CPU."""
+
+    def __init__(self, device):
+        super().__init__()
+        self.register_buffer('scale', torch.ones((), device=device))
+        self.seen = []
+
+    def forward(self, x, mask=None):
+        self.seen.append(x.device.type)
+        num_sets, k, dim = x.shape
+        return dict(
+            weights=torch.full((num_sets, k), 1.0 / k),
+            refined=torch.ones(num_sets, k, dim),
+            aggregate=torch.ones(num_sets, dim))
+
+
+def test_run_sets_sends_the_sets_to_a_buffer_only_aggregator():
+    """The sets go to the device of the aggregator's buffers when it has
+    no parameters (meta stands in for cuda), not stay on the CPU."""
+    from mmreid_rcl.evaluation.functional.impostor_diagnostics import _run_sets
+    agg = _BufferOnlyAggregator('meta')
+    out = _run_sets(agg, torch.randn(5, 3, 4), chunk=2)
+    assert agg.seen == ['meta'] * 3
+    assert out['weights'].shape == (5, 3) and out['weights'].device.type == \
+        'cpu'

@@ -1,10 +1,21 @@
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from mmreid_rcl.models.memories import (CentralMemoryUpdate, ClusterMemory,
                                         HardMemoryUpdate, MeanMemoryUpdate,
-                                        MeanPrototypeInit, hard_positive_picks)
+                                        MeanPrototypeInit,
+                                        cluster_sample_aggregation,
+                                        hard_positive_picks)
+from mmreid_rcl.models.necks.similarity_attention_aggregator import \
+    SimilarityAttentionAggregator
+from mmreid_rcl.models.utils import module_device
 from mmreid_rcl.registry import MODELS
 
 
@@ -247,3 +258,88 @@ def test_head_loss_matches_cross_entropy_and_backprops():
     # The memory moved after the loss (clusters 0, 1, 4 only).
     moved = (head.memory.prototypes - ref_memory).abs().sum(1) > 0
     assert moved.tolist() == [True, True, False, False, True]
+
+
+class _BufferOnlyAggregator(nn.Module):
+    """An aggregator without parameters whose buffer sits on ``device``;
+    it records where its inputs come from and answers on the CPU."""
+
+    num_heads = 1
+
+    def __init__(self, device):
+        super().__init__()
+        self.register_buffer('scale', torch.ones((), device=device))
+        self.seen = []
+
+    def forward(self, x, mask=None, query_chunk=None):
+        self.seen.append((x.device.type, mask.device.type))
+        return dict(aggregate=torch.ones(x.size(0), x.size(2)))
+
+
+def test_module_device_falls_back_to_buffers_then_the_default():
+    assert module_device(nn.Linear(2, 2).to('meta')).type == 'meta'
+    assert module_device(_BufferOnlyAggregator('meta')).type == 'meta'
+    assert module_device(nn.ReLU(), 'meta').type == 'meta'
+    assert module_device(nn.ReLU()).type == 'cpu'
+
+
+def test_csa_sends_the_sets_to_a_buffer_only_aggregator():
+    """A fixed-temperature similarity aggregator has buffers only: CSA
+    takes its device from them (it raised StopIteration)."""
+    feats = F.normalize(torch.randn(10, 8), dim=1)
+    labels = torch.tensor([0, 0, 1, 1, 1, 2, 2, 0, 1, 2])
+    agg = SimilarityAttentionAggregator(
+        8, mlp_hidden=0, learn_temperature=False)
+    assert not list(agg.parameters())
+    protos = cluster_sample_aggregation(agg, feats, labels)
+    assert protos.shape == (3, 8) and protos.device == feats.device
+    # Inputs follow the aggregator's buffers (meta stands in for cuda).
+    remote = _BufferOnlyAggregator('meta')
+    cluster_sample_aggregation(remote, feats, labels)
+    assert remote.seen and set(remote.seen) == {('meta', 'meta')}
+
+
+_GATHER_WORKER = r"""
+import datetime, json, sys
+import torch, torch.distributed as dist
+from mmreid_rcl.models.memories import ClusterMemory
+rank, store = int(sys.argv[1]), sys.argv[2]
+dist.init_process_group('gloo', init_method='file://' + store, rank=rank,
+                        world_size=2, timeout=datetime.timedelta(seconds=60))
+feats, labels = torch.load(sys.argv[3])
+memory = ClusterMemory(feat_dim=feats.size(1), momentum=0.5)
+memory.set_prototypes(torch.eye(feats.size(1)))
+rows = slice(0, 2) if rank == 0 else slice(2, None)  # 2 and 3 rows
+memory.update(feats[rows], labels[rows])
+print(json.dumps(memory.prototypes.tolist()), flush=True)
+dist.destroy_process_group()
+"""
+
+
+def test_memory_gathers_a_different_number_of_rows_per_rank(tmp_path):
+    """HPS updates with one pick per trusted label, so ranks hold different
+    numbers of rows: the gather pads them (a plain all_gather mixes or
+    aborts them)."""
+    feats = F.normalize(torch.randn(5, 4), dim=1)
+    labels = torch.tensor([0, 1, 1, 2, 3])
+    data = tmp_path / 'batch.pt'
+    torch.save((feats, labels), data)
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    procs = [
+        subprocess.Popen([
+            sys.executable, '-c', _GATHER_WORKER,
+            str(rank),
+            str(tmp_path / 'store'),
+            str(data)
+        ], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for rank in range(2)
+    ]
+    outs = [proc.communicate(timeout=240) for proc in procs]
+    for proc, (_, err) in zip(procs, outs):
+        assert proc.returncode == 0, err[-2000:]
+    expected = ClusterMemory(feat_dim=4, momentum=0.5)
+    expected.set_prototypes(torch.eye(4))
+    expected.update(feats, labels)
+    for out, _ in outs:
+        got = torch.tensor(json.loads(out.strip().splitlines()[-1]))
+        torch.testing.assert_close(got, expected.prototypes)

@@ -257,3 +257,20 @@ def test_consensus_loss_rewards_ignoring_the_outlier():
     assert small.item() == 0
     with pytest.raises(ValueError, match='min_members >= 3'):
         ConsensusAggregateLoss(min_members=2)
+
+
+def test_zero_losses_are_tensors_on_a_buffer_only_aggregators_device():
+    """With nothing to score, the set losses give a zero that is a tensor
+    (the runner sums tensors) on the aggregator's device also when the
+    aggregator has no parameters (it gave the float 0.0)."""
+    agg = SimilarityAttentionAggregator(
+        6, mlp_hidden=0, learn_temperature=False)
+    assert not list(agg.parameters())
+    feats, labels = _batch(4, sizes=(4, ))
+    planted = PlantedImpostorLoss()(agg, feats, labels)['loss_planted']
+    small = ConsensusAggregateLoss()(agg, feats[:2],
+                                     labels[:2])['loss_consensus']
+    for zero in (planted, small):
+        assert isinstance(zero, torch.Tensor) and zero.item() == 0
+    # Meta stands in for cuda: the zero follows the aggregator's buffers.
+    assert PlantedImpostorLoss.zero(agg.to('meta')).device.type == 'meta'

@@ -313,7 +313,8 @@ def rule_picks(rule, x: torch.Tensor, prototypes: torch.Tensor,
     for start in range(0, num_sets, chunk):
         stop = min(num_sets, start + chunk)
         feats = x[start:stop]
-        labels = torch.arange(stop - start).repeat_interleave(k)
+        labels = torch.arange(
+            stop - start, device=x.device).repeat_interleave(k)
         moved = rule(prototypes[start:stop].clone(),
                      feats.reshape(-1, x.size(2)), labels, 0.0)
         picks.append((feats * moved[:, None]).sum(-1).argmax(1))
@@ -330,18 +331,21 @@ def set_loss(memory, aggregates: np.ndarray, targets: np.ndarray) -> float:
         aggregates (ndarray): (S, D) normalised set aggregates.
         targets (ndarray): (S, ) each set's cluster.
     """
+    device = memory.prototypes.device
     logits = memory.logits(
-        torch.as_tensor(aggregates, dtype=memory.prototypes.dtype))
+        torch.as_tensor(
+            aggregates, dtype=memory.prototypes.dtype, device=device))
     return float(
-        torch.nn.functional.cross_entropy(logits, torch.as_tensor(targets)))
+        torch.nn.functional.cross_entropy(
+            logits, torch.as_tensor(targets, device=device)))
 
 
 def _run_sets(aggregator, x: torch.Tensor,
               chunk: int) -> Dict[str, torch.Tensor]:
     """The aggregator's float32 CPU outputs for sets (S, k, D), ``chunk``
     sets a call, in evaluation mode (restored after)."""
-    params = next(iter(aggregator.parameters()), None)
-    device = params.device if params is not None else x.device
+    from mmreid_rcl.models.utils import module_device
+    device = module_device(aggregator, x.device)
     was_training = aggregator.training
     aggregator.eval()
     try:

@@ -2,6 +2,8 @@
 import torch
 import torch.nn as nn
 
+from ..utils.device import module_device
+
 
 class BaseSetLoss(nn.Module):
     """A set objective of RCL (``RCL(set_losses=[...])``).
@@ -32,5 +34,7 @@ class BaseSetLoss(nn.Module):
     @staticmethod
     def zero(aggregator: nn.Module) -> torch.Tensor:
         """A zero loss that still reaches every parameter of the
-        aggregator (distributed training expects gradients for all)."""
-        return sum(p.sum() for p in aggregator.parameters()) * 0.0
+        aggregator (distributed training expects gradients for all); a
+        tensor on the aggregator's device also when it has none."""
+        start = torch.zeros((), device=module_device(aggregator))
+        return sum((p.sum() for p in aggregator.parameters()), start) * 0.0

@@ -18,6 +18,33 @@ def full_precision(device: torch.device):
     return torch.autocast(device_type=device.type, enabled=False)
 
 
+def gather_rows(feats: torch.Tensor, labels: torch.Tensor):
+    """The (B_r, D) features and (B_r, ) labels of every rank, in rank
+    order, where B_r may differ between ranks (RCL's hard positive
+    sampling moves the memory with one pick per trusted pseudo label).
+
+    ``all_gather`` needs one shape on all ranks (nccl reads past a shorter
+    tensor or hangs): the rows are padded to the longest rank's, gathered
+    and cut back.
+
+    Args:
+        feats (Tensor): (B_r, D) this rank's features.
+        labels (Tensor): (B_r, ) their labels.
+
+    Returns:
+        tuple[Tensor, Tensor]: (sum B_r, D) features and (sum B_r, )
+        labels, on the inputs' device.
+    """
+    size = torch.tensor([labels.numel()], device=labels.device)
+    sizes = [int(s) for s in all_gather(size)]
+    pad = max(sizes) - labels.numel()
+    feats = torch.cat([feats, feats.new_zeros(pad, feats.size(1))])
+    labels = torch.cat([labels, labels.new_full((pad, ), -1)])
+    feats = torch.cat([g[:n] for g, n in zip(all_gather(feats), sizes)])
+    labels = torch.cat([g[:n] for g, n in zip(all_gather(labels), sizes)])
+    return feats, labels
+
+
 def _build(cfg_or_obj, registry):
     return registry.build(cfg_or_obj) if isinstance(cfg_or_obj,
                                                     dict) else cfg_or_obj
@@ -122,8 +149,7 @@ class ClusterMemory(nn.Module):
         # float32 before gathering: some backends (gloo) have no bfloat16.
         feats = feats.detach().to(self.prototypes.dtype)
         if self.gather and get_world_size() > 1:
-            feats = torch.cat(all_gather(feats), dim=0)
-            labels = torch.cat(all_gather(labels), dim=0)
+            feats, labels = gather_rows(feats, labels)
         with full_precision(self.prototypes.device):
             new = self.updater(self.prototypes, feats, labels, self.momentum)
         # A new tensor, not an in-place write: autograd may still hold the

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from mmreid_rcl.registry import TASK_UTILS
+from ..utils.device import module_device
 
 
 def cluster_means(features: torch.Tensor, labels: torch.Tensor,
@@ -88,7 +89,7 @@ def cluster_sample_aggregation(aggregator,
     num_clusters = check_cluster_labels(features, labels)
     was_training = aggregator.training
     aggregator.eval()
-    device = next(aggregator.parameters()).device
+    device = module_device(aggregator, features.device)
     features = features.float()
     order = torch.argsort(labels, stable=True)
     counts = torch.bincount(labels, minlength=num_clusters)
