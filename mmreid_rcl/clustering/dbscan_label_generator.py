@@ -10,12 +10,13 @@ from mmengine.logging import print_log
 from mmreid_rcl.registry import LABEL_GENERATORS
 from mmreid_rcl.utils.threads import available_cpus
 from mmreid_rcl.utils.validation import is_real
-from .base_label_generator import BaseLabelGenerator
+from .base_label_generator import BaseLabelGenerator, Neighbours
 from .dbscan import check_dbscan_settings, dbscan_labels
-from .jaccard_distance import (DEFAULT_CHUNK_SIZE, check_jaccard_settings,
-                               jaccard_distance, unit_features_copy_bytes)
+from .jaccard_distance import (DEFAULT_CHUNK_SIZE, as_unit_features,
+                               check_jaccard_settings, jaccard_distance,
+                               unit_features_copy_bytes)
 from .knn import (DEFAULT_KNN, KnnConfig, build_knn, camera_aware_knn,
-                  knn_search)
+                  knn_search, sharded_camera_aware_knn, sharded_knn_search)
 from .memory import (check_memory, clustering_memory, dbscan_memory,
                      format_bytes, jaccard_memory, model_sizes)
 
@@ -66,12 +67,27 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             that share a cluster from 0.22 to 0.64 at equal purity
             (README, semi-supervised protocol).
 
+    In a distributed run the kNN search can be shared by the ranks
+    (:attr:`shards_knn`): :meth:`search_neighbours`, called on every rank,
+    gives each rank a contiguous share of the query rows
+    (:func:`~mmreid_rcl.clustering.knn.sharded_knn_search`, or
+    :func:`~mmreid_rcl.clustering.knn.sharded_camera_aware_knn` with
+    ``camera_penalty``) and gathers the lists, which rank 0 passes as
+    ``neighbours=`` to finish alone (Jaccard distance and DBSCAN). The
+    exact searches and the camera-aware one give the single-process
+    neighbours, hence the same labels; ``'hnsw'`` and ``'ivf'`` are
+    searched by rank 0 alone and broadcast. With ``num_threads=None``
+    each rank's share runs on the CPUs of its machine divided among the
+    ranks there. Called directly, :meth:`generate` searches in this
+    process only.
+
     Example:
         >>> from mmreid_rcl.registry import LABEL_GENERATORS
         >>> gen = LABEL_GENERATORS.build(
         ...     dict(type='DBSCANLabelGenerator', eps=0.6))
         >>> labels = gen(features)  # (N,) int64, -1 = outlier
     """
+    shards_knn = True
 
     def __init__(self,
                  eps: float = 0.6,
@@ -174,16 +190,43 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             need, f'DBSCAN of {n} features on {distance.nnz} distances '
             f'({distance.nnz / n:.0f} per sample)', _ADVICE)
 
-    def generate(self,
-                 features: np.ndarray,
-                 cameras: Optional[np.ndarray] = None
-                 ) -> Tuple[np.ndarray, dict]:
+    def search_neighbours(self,
+                          features: Union[np.ndarray, torch.Tensor],
+                          cameras: Optional[np.ndarray] = None
+                          ) -> Neighbours:
+        """The ``k1`` nearest neighbours of every sample, the search
+        sharded over the ranks of a distributed run.
+
+        A collective there: every rank calls it with the same features
+        (and cameras) and receives every sample's lists; the plain search
+        of this process otherwise.
+
+        Args:
+            features (np.ndarray | torch.Tensor): features (N, D),
+                L2-normalised here if they are not already.
+            cameras (np.ndarray, optional): the camera of every image,
+                needed with ``camera_penalty``.
+
+        Returns:
+            Neighbours: similarities and indices (N, k1), and how the
+            search went (``knn_method`` ..., ``time_knn``), for
+            ``neighbours=`` of :meth:`__call__`.
+        """
+        x = as_unit_features(features)
+        cameras = self._camera_array(x, cameras) if self.uses_cameras \
+            else None
+        return self._neighbours(x, cameras, sharded=True)
+
+    def _neighbours(self, features: np.ndarray, cameras: Optional[np.ndarray],
+                    sharded: bool) -> Neighbours:
+        """The ``k1`` lists of unit ``features``: sharded over the ranks
+        (a collective) or searched by this process alone."""
         n = features.shape[0]
         if n <= self.k1:
             raise ValueError(f'DBSCANLabelGenerator needs more samples than '
                              f'k1={self.k1}, got N={n}')
         t0 = time.perf_counter()
-        knn_info = {}
+        info = {}
         if self.uses_cameras:
             if cameras is None:
                 raise ValueError(
@@ -191,13 +234,41 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
                     f'{self.camera_penalty} needs the camera of every '
                     'image, and none was given (a data set without camera '
                     'ids?): set camera_penalty=0')
-            neighbours = camera_aware_knn(features, self.k1, cameras,
-                                          self.camera_penalty,
-                                          self.num_threads)
-            knn_info['knn_method'] = 'camera_aware'
+            search = sharded_camera_aware_knn if sharded else \
+                camera_aware_knn
+            sims, indices = search(features, self.k1, cameras,
+                                   self.camera_penalty, self.num_threads)
+            info['knn_method'] = 'camera_aware'
         else:
-            neighbours = knn_search(features, self.k1, self.knn,
-                                    self.num_threads, info=knn_info)
+            search = sharded_knn_search if sharded else knn_search
+            sims, indices = search(features, self.k1, self.knn,
+                                   self.num_threads, info=info)
+        info['time_knn'] = time.perf_counter() - t0
+        return Neighbours(sims, indices, info)
+
+    def generate(self,
+                 features: np.ndarray,
+                 cameras: Optional[np.ndarray] = None,
+                 neighbours: Optional[Neighbours] = None
+                 ) -> Tuple[np.ndarray, dict]:
+        """Labels of unit features (N, D) and the diagnostics.
+
+        Args:
+            features (np.ndarray): float32, L2-normalised (N, D).
+            cameras (np.ndarray, optional): the camera of every image,
+                needed with ``camera_penalty``.
+            neighbours (Neighbours, optional): the lists
+                :meth:`search_neighbours` gave for these features; searched
+                here (by this process alone) when None.
+
+        Returns:
+            tuple[np.ndarray, dict]: labels (N,), -1 for outliers, and the
+            times of the steps with what the kNN search reported.
+        """
+        if neighbours is None:
+            neighbours = self._neighbours(features, cameras, sharded=False)
+        knn_info = dict(neighbours.info)
+        time_knn = knn_info.pop('time_knn', 0.0)
         t1 = time.perf_counter()
         # DBSCAN never looks beyond eps: pairs farther away need not be
         # stored, which shrinks the matrix by orders of magnitude.
@@ -206,7 +277,7 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             k1=self.k1,
             k2=self.k2,
             num_threads=self.num_threads,
-            neighbours=neighbours,
+            neighbours=(neighbours.sims, neighbours.indices),
             max_distance=self.eps,
             chunk_size=self.chunk_size,
             on_encoding=self._check_pair_step if self.memory_check else None)
@@ -217,10 +288,10 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
         labels = dbscan_labels(distance, self.eps, self.min_samples)
         t3 = time.perf_counter()
         info = dict(
-            time_knn=t1 - t0,
+            time_knn=time_knn,
             time_jaccard=t2 - t1,
             time_dbscan=t3 - t2,
-            time_total=t3 - t0,
+            time_total=time_knn + t3 - t1,
             distance_nnz=int(distance.nnz))
         # How the search went ('pca': rows it had to search again;
         # 'auto': the search chosen and why).

@@ -12,7 +12,8 @@ features whose bound proves most rows and slower on others; the default,
 faster of the two. ``'hnsw'`` (:class:`HNSWKnn`) and ``'ivf'``
 (:class:`IVFKnn`) are approximate, for sizes where even that is too
 slow. :func:`camera_aware_knn` ranks images of the same camera behind
-the others.
+the others. In a distributed run, :func:`sharded_knn_search` and
+:func:`sharded_camera_aware_knn` split the query rows among the ranks.
 """
 from .auto_knn import AutoKnn, pca_cost_share
 from .base_knn import DEFAULT_BLOCK_SIZE, BaseKnn, KnnConfig
@@ -24,10 +25,13 @@ from .inner_products import pair_inner_products
 from .ivf_knn import IVFKnn
 from .pca_knn import PCAKnn, pca_pays_off
 from .search import DEFAULT_KNN, build_knn, knn_search
+from .sharded import (gather_shards, shard_rows, sharded_camera_aware_knn,
+                      sharded_knn_search)
 
 __all__ = [
     'DEFAULT_BLOCK_SIZE', 'DEFAULT_KNN', 'AutoKnn', 'BaseKnn', 'ExactKnn',
     'HNSWKnn', 'IVFKnn', 'IndexKnn', 'KnnConfig', 'PCAKnn', 'build_knn',
-    'camera_aware_knn', 'knn_search', 'pair_inner_products',
-    'pca_cost_share', 'pca_pays_off'
+    'camera_aware_knn', 'gather_shards', 'knn_search',
+    'pair_inner_products', 'pca_cost_share', 'pca_pays_off', 'shard_rows',
+    'sharded_camera_aware_knn', 'sharded_knn_search'
 ]

@@ -140,6 +140,7 @@ class AutoKnn(BaseKnn):
         block_size (int): candidates searched at once. Defaults to 2**20.
     """
     name = 'auto'
+    searches_rows = True
 
     def __init__(self,
                  min_rows: int = 4096,
@@ -169,13 +170,19 @@ class AutoKnn(BaseKnn):
 
     def _search(self, x: np.ndarray, k: int,
                 info: dict) -> Tuple[np.ndarray, np.ndarray]:
+        return self._search_rows(x, k, None, info)
+
+    def _search_rows(self, x: np.ndarray, k: int, rows: Optional[slice],
+                     info: dict) -> Tuple[np.ndarray, np.ndarray]:
+        """The search of the query rows ``rows`` (every row for None),
+        chosen by the probe of all N samples."""
         reason, projection = self._probe(x, k, info)
         choice = 'exact' if projection is None else 'pca'
         info['knn_choice'] = f'auto: {choice} ({reason})'
         if projection is None:
             info['knn_path'] = 'brute force'
-            return exact_search(x, k)
-        return self.pca.search_projected(x, *projection, k, info)
+            return exact_search(x, k, rows)
+        return self.pca.search_projected(x, *projection, k, info, rows)
 
     def _probe(self, x: np.ndarray, k: int,
                info: dict) -> Tuple[str, Optional[Projection]]:

@@ -6,6 +6,7 @@ import faiss
 import numpy as np
 
 from mmreid_rcl.utils.threads import faiss_num_threads
+from .base_knn import query_range
 
 
 def _check_camera_settings(n: int, k: int, cameras: np.ndarray,
@@ -62,7 +63,8 @@ def camera_aware_knn(features: np.ndarray,
                      cameras: np.ndarray,
                      penalty: float,
                      num_threads: Optional[int] = None,
-                     block_rows: int = 8192
+                     block_rows: int = 8192,
+                     rows: Optional[slice] = None
                      ) -> Tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest neighbours of every sample, ranked by a similarity
     that is lowered by ``penalty`` between two images of the same camera.
@@ -91,22 +93,30 @@ def camera_aware_knn(features: np.ndarray,
             the same camera, ``>= 0`` (0 gives exact kNN).
         num_threads (int, optional): threads of faiss and the BLAS.
         block_rows (int): queries searched at once.
+        rows (slice, optional): only these query rows, a contiguous range
+            ``slice(start, stop)``, each searched among all N samples as
+            in a search of every row (every row is searched on its own);
+            the sharded search of a distributed run gives each rank one.
+            Defaults to every row.
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: inner products (N, k) float32 and
-        indices (N, k) int64, the sample itself first, then by decreasing
-        penalised similarity (ties by index).
+        tuple[np.ndarray, np.ndarray]: inner products (R, k) float32 and
+        indices (R, k) int64 of the R query rows (N by default), the
+        sample itself first, then by decreasing penalised similarity (ties
+        by index).
     """
     n = features.shape[0]
     cameras = np.asarray(cameras)
     _check_camera_settings(n, k, cameras, penalty)
+    start, stop = query_range(rows, n)
     groups = [np.nonzero(cameras == c)[0] for c in np.unique(cameras)]
-    sims = np.empty((n, k), dtype=np.float32)
-    indices = np.empty((n, k), dtype=np.int64)
+    sims = np.empty((stop - start, k), dtype=np.float32)
+    indices = np.empty((stop - start, k), dtype=np.int64)
     with faiss_num_threads(num_threads):
-        for r0 in range(0, n, block_rows):
-            rows = np.arange(r0, min(r0 + block_rows, n))
-            candidates = _candidates_per_camera(features, rows, k, cameras,
+        for r0 in range(start, stop, block_rows):
+            block = np.arange(r0, min(r0 + block_rows, stop))
+            candidates = _candidates_per_camera(features, block, k, cameras,
                                                 groups, penalty)
-            sims[rows], indices[rows] = _best_by_score(*candidates, k)
+            sims[block - start], indices[block - start] = _best_by_score(
+                *candidates, k)
     return sims, indices

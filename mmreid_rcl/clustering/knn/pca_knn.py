@@ -141,6 +141,7 @@ class PCAKnn(BaseKnn):
             at once, which bounds the working memory. Defaults to 2**20.
     """
     name = 'pca'
+    searches_rows = True
 
     def __init__(self,
                  dim: int = 256,
@@ -158,14 +159,22 @@ class PCAKnn(BaseKnn):
 
     def _search(self, x: np.ndarray, k: int,
                 info: dict) -> Tuple[np.ndarray, np.ndarray]:
+        return self._search_rows(x, k, None, info)
+
+    def _search_rows(self, x: np.ndarray, k: int, rows: Optional[slice],
+                     info: dict) -> Tuple[np.ndarray, np.ndarray]:
+        """The search of the query rows ``rows`` (every row for None):
+        the axes, the projection and the choice of brute force are those
+        of all N samples, so that each row gets what a search of every
+        row gives it."""
         n, full_dim = x.shape
         dim, width = self.sizes(n, full_dim, k)
         if self.verify and not pca_pays_off(n, full_dim, dim, width,
                                             self.train_size):
             info['knn_path'] = 'brute force (smaller than the projection)'
-            return exact_search(x, k)
+            return exact_search(x, k, rows)
         z, sq_norms = self.project(x)
-        return self.search_projected(x, z, sq_norms, k, info)
+        return self.search_projected(x, z, sq_norms, k, info, rows)
 
     def sizes(self, n: int, full_dim: int, k: int) -> Tuple[int, int]:
         """Principal axes and candidates per row of the first pass for
@@ -179,11 +188,16 @@ class PCAKnn(BaseKnn):
         z = project_with_residual(x, dim, self.train_size, self.seed)
         return z, np.einsum('ij,ij->i', x, x)
 
-    def search_projected(self, x: np.ndarray, z: np.ndarray,
-                         sq_norms: np.ndarray, k: int,
-                         info: dict) -> Tuple[np.ndarray, np.ndarray]:
-        """Steps 2 to 5 on every row, ``z`` and ``sq_norms`` given by
-        :meth:`project`.
+    def search_projected(self,
+                         x: np.ndarray,
+                         z: np.ndarray,
+                         sq_norms: np.ndarray,
+                         k: int,
+                         info: dict,
+                         rows: Optional[slice] = None
+                         ) -> Tuple[np.ndarray, np.ndarray]:
+        """Steps 2 to 5 on every row, or on the query rows ``rows``, ``z``
+        and ``sq_norms`` given by :meth:`project`.
 
         Args:
             x (np.ndarray): features (N, D).
@@ -191,23 +205,28 @@ class PCAKnn(BaseKnn):
             sq_norms (np.ndarray): their squared norms (N,).
             k (int): neighbours per row.
             info (dict): filled with ``knn_path``, ``knn_unproven_rows``
-                and, with ``verify``, ``knn_brute_force_rows``.
+                and, with ``verify``, ``knn_brute_force_rows`` (counts of
+                the query rows).
+            rows (slice, optional): a contiguous range of query rows,
+                each searched among all N samples; by default every row.
 
         Returns:
-            tuple[np.ndarray, np.ndarray]: similarities (N, k) and indices
-            (N, k), most similar first.
+            tuple[np.ndarray, np.ndarray]: similarities (R, k) and indices
+            (R, k) of the R query rows, most similar first.
         """
         info['knn_path'] = 'pca verified' if self.verify \
             else 'pca approximate'
-        best_sims, best_idx, unproven = self.first_pass(x, z, sq_norms, k)
+        query = None if rows is None else np.arange(rows.start, rows.stop)
+        best_sims, best_idx, unproven = self.first_pass(
+            x, z, sq_norms, k, query)
         info['knn_unproven_rows'] = int(len(unproven))
         if not self.verify:
             return best_sims, best_idx
         if len(unproven):
-            unproven = self.wider_pass(x, z, sq_norms, k, None, unproven,
+            unproven = self.wider_pass(x, z, sq_norms, k, query, unproven,
                                        best_sims, best_idx)
         info['knn_brute_force_rows'] = int(len(unproven))
-        self._brute_force(x, k, unproven, best_sims, best_idx)
+        self._brute_force(x, k, query, unproven, best_sims, best_idx)
         return best_sims, best_idx
 
     def first_pass(self, x: np.ndarray, z: np.ndarray, sq_norms: np.ndarray,
@@ -287,13 +306,17 @@ class PCAKnn(BaseKnn):
             left.append(pos[~proven])
         return np.concatenate(left)
 
-    def _brute_force(self, x: np.ndarray, k: int, rows: np.ndarray,
-                     best_sims: np.ndarray, best_idx: np.ndarray) -> None:
-        """Brute force on the full features for ``rows``, in place."""
+    def _brute_force(self, x: np.ndarray, k: int, rows: Optional[np.ndarray],
+                     positions: np.ndarray, best_sims: np.ndarray,
+                     best_idx: np.ndarray) -> None:
+        """Brute force on the full features for the query rows at
+        ``positions`` of ``rows`` (of ``x`` when ``rows`` is None), written
+        at those positions of ``best_sims`` and ``best_idx``."""
         # Blocks of rows whose gathered features take about 4 bytes per
         # candidate of a block.
         step = rows_per_block(self.block_size, x.shape[1])
-        for start in range(0, len(rows), step):
-            block = rows[start:start + step]
-            best_sims[block], best_idx[block] = faiss.knn(
+        for start in range(0, len(positions), step):
+            pos = positions[start:start + step]
+            block = pos if rows is None else rows[pos]
+            best_sims[pos], best_idx[pos] = faiss.knn(
                 x[block], x, k, metric=faiss.METRIC_INNER_PRODUCT)

@@ -28,12 +28,15 @@ class ReClusterHook(Hook):
     Before every ``interval``-th training epoch: extract L2-normalised
     features of the whole train split with the test pipeline (sharded over
     ranks), cluster them on rank 0 with ``label_generator`` and broadcast
-    the labels, then hand the pseudo labels to the model (which rebuilds its
-    cluster memory) and to the train sampler. Outliers (-1) sit out the
-    epoch. When the dataset knows the true ids, the purity, NMI and ARI of
-    the pseudo labels and their cross-camera recall (the share of a
-    person's image pairs from two cameras put in one cluster) are logged;
-    they are never used for training.
+    the labels (with several ranks and a generator that ``shards_knn``,
+    such as ``DBSCANLabelGenerator``, every rank first searches its share
+    of the kNN lists, and rank 0 clusters with them), then hand the pseudo
+    labels to the model (which rebuilds its cluster memory) and to the
+    train sampler. Outliers (-1) sit out the epoch. When the dataset knows
+    the true ids, the purity, NMI and ARI of the pseudo labels and their
+    cross-camera recall (the share of a person's image pairs from two
+    cameras put in one cluster) are logged; they are never used for
+    training.
 
     Args:
         label_generator (dict | BaseLabelGenerator): the clustering, or
@@ -159,12 +162,25 @@ class ReClusterHook(Hook):
         return np.asarray(dataset.get_camera_ids())
 
     def _cluster(self, feats: torch.Tensor, runner) -> np.ndarray:
-        """Labels on rank 0, broadcast to every rank."""
+        """Labels on rank 0, broadcast to every rank.
+
+        With several ranks and a generator that ``shards_knn``, every rank
+        searches its share of the kNN lists first
+        (the generator's ``search_neighbours``, gathered to every rank)
+        and rank 0 clusters with them.
+        """
         num = feats.size(0)
         labels = torch.full((num, ), -1, dtype=torch.long)
+        generator = self.label_generator
+        cameras = self._cameras(runner)
+        extra = {}
+        if get_dist_info()[1] > 1 and getattr(generator, 'shards_knn',
+                                              False):
+            extra['neighbours'] = generator.search_neighbours(
+                feats.numpy(), cameras=cameras)
         if is_main_process():
-            labels_np, info = self.label_generator(
-                feats.numpy(), return_info=True, cameras=self._cameras(runner))
+            labels_np, info = generator(
+                feats.numpy(), return_info=True, cameras=cameras, **extra)
             if info.get('knn_choice'):
                 # What knn='auto' chose, and why.
                 print_log(f're-clustering kNN: {info["knn_choice"]}',
