@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / 'tools' / 'benchmarks'
@@ -280,3 +281,22 @@ def test_run_all_runs_stages_and_reports_failures(tmp_path, monkeypatch,
     assert 'Stage times: clustering' in text
     printed = capsys.readouterr().out
     assert '| stage | figure | comparison / target | met |' in printed
+
+
+def test_bench_knn_features_times_the_exact_searches(tmp_path, capsys):
+    from mmreid_rcl.apis import save_features
+    rng = np.random.default_rng(0)
+    feats = rng.standard_normal((300, 16)).astype(np.float32)
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    path = str(tmp_path / 'f.npz')
+    save_features(path, feats, [f'{i}.jpg' for i in range(300)])
+    bench = _load('bench_knn_features')
+    assert bench.main([path, '--k', '5', '--repeats', '1']) == 0
+    out = capsys.readouterr().out
+    assert '300 x 16, k=5' in out
+    for method in ('exact', 'pca', 'auto'):
+        assert f'{method}' in out
+    assert 'auto: exact (N=300 below min_rows' in out
+    assert out.count('brute-force neighbours: 100.00%') == 3
+    with pytest.raises(SystemExit, match='missing.npz'):
+        bench.main([str(tmp_path / 'missing.npz')])
