@@ -34,7 +34,7 @@ def test_imagenet_plan_order_and_configs():
     assert runs[6:] == [('csa', 0), ('hps', 0), ('hard', 0),
                         ('rcl_floor1', 0), ('central', 0),
                         ('baseline_k8', 0), ('rcl_k8', 0),
-                        ('rcl_warmup4', 0)]
+                        ('rcl_warmup4', 0), ('rcl_sink', 0)]
     only = protocol.plan([0, 1], [0], ['central', 'rcl'])
     assert only == [('rcl', 0), ('rcl', 1), ('central', 0)]
 
@@ -80,14 +80,16 @@ def test_summary_reads_the_final_clustering_diagnostics(tmp_path):
     _run_json(path, 9.0)
     run = json.loads(path.read_text())
     run['final_cluster'].update(attention_auc=0.61, similarity_auc=0.55,
+                                similarity_score_auc=0.8,
                                 single_impostor_lowest=0.7)
     path.write_text(json.dumps(run))
     row = protocol_summary(PROTOCOLS['cuhk03_imagenet'],
                            str(tmp_path))['variants']['rcl'][0]
     assert (row['attention_auc'], row['similarity_auc'],
-            row['single_impostor_lowest']) == (0.61, 0.55, 0.7)
+            row['similarity_score_auc'],
+            row['single_impostor_lowest']) == (0.61, 0.55, 0.8, 0.7)
     text = format_report(PROTOCOLS['cuhk03_imagenet'], str(tmp_path))
-    assert '| rcl | 0 | 0.610 | 0.550 | 0.700 | n/a |' in text
+    assert '| rcl | 0 | 0.610 | 0.550 | 0.800 | 0.700 | n/a |' in text
 
 
 def test_report_and_summary_json(tmp_path):
@@ -110,9 +112,11 @@ def test_report_and_summary_json(tmp_path):
     assert summary['variants'] == {
         'baseline': [
             dict(seed=0, mAP=10.0, rank1=11.0, ari=0.5, attention_auc=None,
-                 similarity_auc=None, single_impostor_lowest=None),
+                 similarity_auc=None, similarity_score_auc=None,
+                 single_impostor_lowest=None),
             dict(seed=1, mAP=12.0, rank1=13.0, ari=0.5, attention_auc=None,
-                 similarity_auc=None, single_impostor_lowest=None)
+                 similarity_auc=None, similarity_score_auc=None,
+                 single_impostor_lowest=None)
         ]
     }
     out = tmp_path / 'out'
