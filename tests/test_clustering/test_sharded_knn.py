@@ -129,6 +129,9 @@ def _worker(rank, store, out_dir):
         timeout=datetime.timedelta(seconds=60))
     try:
         arrays, report = _run_rank(rank, _problems())
+        # A rank that tears the group down while the other still reads its
+        # last broadcast aborts that one: wait for both first.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
     np.savez(f'{out_dir}/rank{rank}.npz', **arrays)

@@ -312,6 +312,7 @@ memory.set_prototypes(torch.eye(feats.size(1)))
 rows = slice(0, 2) if rank == 0 else slice(2, None)  # 2 and 3 rows
 memory.update(feats[rows], labels[rows])
 print(json.dumps(memory.prototypes.tolist()), flush=True)
+dist.barrier()  # neither rank tears the group down under the other
 dist.destroy_process_group()
 """
 
