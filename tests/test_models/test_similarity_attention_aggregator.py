@@ -137,6 +137,10 @@ def test_bad_input_and_settings():
         SimilarityAttentionAggregator(8, rank=-1)
     with pytest.raises(ValueError, match='min_temperature'):
         SimilarityAttentionAggregator(8, temperature=0.001)
+    with pytest.raises(ValueError, match="sink must be True or False"):
+        SimilarityAttentionAggregator(8, sink='yes')
+    with pytest.raises(ValueError, match="sink_offset='0.1'"):
+        SimilarityAttentionAggregator(8, sink=True, sink_offset='0.1')
 
 
 def _sinked(agg, **kwargs):

@@ -102,8 +102,15 @@ class SimilarityAttentionAggregator(BaseModule):
                 'SimilarityAttentionAggregator: expected 0 < '
                 f'min_temperature <= temperature, got min_temperature='
                 f'{min_temperature}, temperature={temperature}')
+        if not isinstance(sink, bool) or isinstance(
+                sink_offset, bool) or not isinstance(sink_offset,
+                                                     (int, float)):
+            raise ValueError(
+                'SimilarityAttentionAggregator: sink must be True or False '
+                f'and sink_offset a number, got sink={sink!r}, '
+                f'sink_offset={sink_offset!r}')
         self.embed_dims = embed_dims
-        self.sink = bool(sink)
+        self.sink = sink
         self.sink_offset = float(sink_offset)
         self.rank = rank
         self.mlp_hidden = mlp_hidden
