@@ -2,13 +2,15 @@
 processes give the neighbours, and the DBSCAN labels, of one process."""
 import datetime
 import json
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from mmreid_rcl.clustering import DBSCANLabelGenerator
 from mmreid_rcl.clustering.knn import (build_knn, camera_aware_knn, shard_rows,
@@ -124,26 +126,54 @@ def _run_rank(rank, problems):
 
 
 def _worker(rank, store, out_dir):
+    """One rank: its results written to ``out_dir``, then the group torn
+    down (after a barrier, so that no rank leaves while the other still
+    reads its last broadcast)."""
     dist.init_process_group(
         'gloo', init_method=f'file://{store}', rank=rank, world_size=2,
-        timeout=datetime.timedelta(seconds=60))
+        timeout=datetime.timedelta(seconds=120))
     try:
         arrays, report = _run_rank(rank, _problems())
-        # A rank that tears the group down while the other still reads its
-        # last broadcast aborts that one: wait for both first.
+        np.savez(f'{out_dir}/rank{rank}.npz', **arrays)
+        with open(f'{out_dir}/rank{rank}.json', 'w') as f:
+            json.dump(report, f)
         dist.barrier()
     finally:
         dist.destroy_process_group()
-    np.savez(f'{out_dir}/rank{rank}.npz', **arrays)
-    with open(f'{out_dir}/rank{rank}.json', 'w') as f:
-        json.dump(report, f)
+
+
+# Each rank is a fresh interpreter (as under a launcher) that loads this
+# file by its path and runs _worker.
+_LAUNCH = r"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location('sharded_knn_test', sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+module._worker(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+"""
 
 
 @pytest.fixture(scope='module')
 def ranks(tmp_path_factory):
     """The arrays and reports of both ranks of one 2-process run."""
     out = tmp_path_factory.mktemp('sharded')
-    mp.spawn(_worker, args=(str(out / 'store'), str(out)), nprocs=2)
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    procs = [
+        subprocess.Popen([
+            sys.executable, '-c', _LAUNCH, __file__,
+            str(rank),
+            str(out / 'store'),
+            str(out)
+        ], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for rank in range(2)
+    ]
+    try:
+        outs = [proc.communicate(timeout=600) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    for rank, (proc, (_, err)) in enumerate(zip(procs, outs)):
+        assert proc.returncode == 0, f'rank {rank}: {err[-3000:]}'
     results = []
     for rank in range(2):
         with open(out / f'rank{rank}.json') as f:
