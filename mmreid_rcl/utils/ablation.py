@@ -172,9 +172,14 @@ PROTOCOLS: Dict[str, Protocol] = {
                     'against the batch\'s mean member score), HPS floor '
                     '1/n, camera-aware neighbours',
                     _SEMI + 'rcl_sink_mobilenetv2_cpu_cuhk03_semi_camera.py'),
+            Variant('camera_rcl_sink_floor05', 'full RCL, sink aggregator, '
+                    'HPS floor 0.5/n, camera-aware neighbours',
+                    _SEMI + 'rcl_sink_floor05_mobilenetv2_cpu_cuhk03_semi_'
+                    'camera.py'),
         ),
         main=('baseline', 'hard', 'camera', 'camera_hard'),
-        others=('rcl', 'csa', 'hps', 'camera_rcl', 'camera_rcl_sink'),
+        others=('rcl', 'csa', 'hps', 'camera_rcl', 'camera_rcl_sink',
+                'camera_rcl_sink_floor05'),
         pretrain=Variant(
             'supervised', 'Supervised on L (375 ids, 3,645 images)',
             'configs/supervised/supervised_mobilenetv2_cpu_cuhk03.py'),
