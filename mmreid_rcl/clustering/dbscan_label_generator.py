@@ -102,7 +102,9 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
         # Fail at build time, not at the first epoch.
         check_dbscan_settings(eps, min_samples)
         check_jaccard_settings(k1, k2)
-        build_knn(knn)
+        # One searcher for every call: 'auto' remembers its choice
+        # between the epochs' re-clusterings.
+        self._searcher = build_knn(knn)
         if not isinstance(memory_check, bool):
             raise TypeError(f'memory_check must be True or False, got '
                             f'{memory_check!r}')
@@ -241,7 +243,7 @@ class DBSCANLabelGenerator(BaseLabelGenerator):
             info['knn_method'] = 'camera_aware'
         else:
             search = sharded_knn_search if sharded else knn_search
-            sims, indices = search(features, self.k1, self.knn,
+            sims, indices = search(features, self.k1, self._searcher,
                                    self.num_threads, info=info)
         info['time_knn'] = time.perf_counter() - t0
         return Neighbours(sims, indices, info)

@@ -145,11 +145,68 @@ def test_the_choice_is_seeded():
     assert 'of 200 sampled rows' in infos[0]['knn_choice']
 
 
+def test_a_searcher_reuses_its_choice_then_probes_again(monkeypatch):
+    """One searcher on one problem size probes at its first search and
+    every ``reprobe_every`` searches after; in between it repeats the
+    choice (brute force without the projection, or the projection without
+    the probe), with the same neighbours."""
+    for x, choice in ((isotropic(), 'exact'), (low_rank(), 'pca')):
+        searcher = build_knn(dict(SMALL, reprobe_every=3))
+        probes, projections = [], []
+        probe, project = searcher._probe, searcher.pca.project
+        monkeypatch.setattr(searcher, '_probe',
+                            lambda *a: probes.append(1) or probe(*a))
+        monkeypatch.setattr(searcher.pca, 'project',
+                            lambda x: projections.append(1) or project(x))
+        first = {}
+        ref = searcher.search(x, K, 1, first)
+        assert first['knn_choice'].startswith(f'auto: {choice} (probe')
+        assert first['knn_choice_reused'] is False
+        reasons = []
+        for call in range(4):
+            info = {}
+            probes.clear(), projections.clear()
+            sims, idx = searcher.search(x, K, 1, info)
+            reused = call != 2  # the third search after the probe probes
+            assert info['knn_choice_reused'] is reused
+            assert len(probes) == int(not reused)
+            # The projection is computed when used or probed.
+            assert len(projections) == int(choice == 'pca' or not reused)
+            assert info['knn_choice'].startswith(f'auto: {choice} (')
+            reasons.append(info['knn_choice'])
+            np.testing.assert_array_equal(idx, ref[1])
+            np.testing.assert_allclose(sims, ref[0], atol=1e-6)
+        assert reasons[0] == (f'auto: {choice} (as at the last probe: '
+                              f'{first["knn_choice"][len(choice) + 8:-1]}; '
+                              'probed again in 2 searches)')
+        assert reasons[1].endswith('probed again in 1 searches)')
+        assert reasons[2] == first['knn_choice']
+    # Another k (or N, or D) is another problem: a probe.
+    info = {}
+    searcher.search(low_rank(), K + 1, 1, info)
+    assert info['knn_choice_reused'] is False
+
+
+def test_the_generator_keeps_its_searcher():
+    """The re-clustering of every epoch reuses the probe's choice."""
+    gen = DBSCANLabelGenerator(k1=K, knn=dict(SMALL, reprobe_every=2),
+                               num_threads=1, memory_check=False)
+    x = low_rank()
+    infos = [gen(x, return_info=True)[1] for _ in range(3)]
+    assert [info['knn_choice_reused'] for info in infos] == [
+        False, True, False]
+    assert all(info['knn_choice'].startswith('auto: pca (')
+               for info in infos)
+    with pytest.raises(ValueError, match='reprobe_every must be'):
+        build_knn(dict(type='auto', reprobe_every=0))
+
+
 def test_auto_is_the_default():
     assert DEFAULT_KNN == 'auto'
     searcher = build_knn(DEFAULT_KNN)
     assert isinstance(searcher, AutoKnn) and searcher.name == 'auto'
-    assert (searcher.min_rows, searcher.probe_rows) == (4096, 512)
+    assert (searcher.min_rows, searcher.probe_rows,
+            searcher.reprobe_every) == (4096, 512, 10)
     assert isinstance(searcher.pca, PCAKnn) and searcher.pca.verify
     assert (searcher.pca.dim, searcher.pca.refine,
             searcher.pca.train_size) == (256, 4, 2048)

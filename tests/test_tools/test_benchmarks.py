@@ -298,5 +298,6 @@ def test_bench_knn_features_times_the_exact_searches(tmp_path, capsys):
         assert f'{method}' in out
     assert 'auto: exact (N=300 below min_rows' in out
     assert out.count('brute-force neighbours: 100.00%') == 3
+    assert 'one auto searcher, 10 searches (as over epochs): first ' in out
     with pytest.raises(SystemExit, match='missing.npz'):
         bench.main([str(tmp_path / 'missing.npz')])

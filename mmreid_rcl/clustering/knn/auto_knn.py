@@ -117,7 +117,12 @@ class AutoKnn(BaseKnn):
 
     The probe costs the projection (0.1 to 0.4 of brute force at N =
     5,000 to 8,000) and the first pass of ``probe_rows`` rows, wasted when
-    brute force is chosen then; the projection is reused otherwise. Both
+    brute force is chosen then; the projection is reused otherwise. A
+    searcher used again on a problem of the same N, D and ``k`` (the
+    re-clustering of every epoch: the label generator keeps one searcher)
+    reuses its last choice, without a probe, for ``reprobe_every - 1``
+    calls, then probes again: features drift between epochs, and either
+    choice is exact, so a stale one costs time only. Both
     searches are exact: the result is brute force's, up to the order of
     exact ties and float rounding (the projected search computes the kept
     similarities pair by pair). Besides what the chosen search reports
@@ -138,6 +143,8 @@ class AutoKnn(BaseKnn):
             2048.
         seed (int): seed of that sample and of the probe. Defaults to 0.
         block_size (int): candidates searched at once. Defaults to 2**20.
+        reprobe_every (int): probe at most every this many searches of a
+            problem of one size (1: at every search). Defaults to 10.
     """
     name = 'auto'
     searches_rows = True
@@ -149,9 +156,16 @@ class AutoKnn(BaseKnn):
                  refine: int = 4,
                  train_size: int = 2048,
                  seed: int = 0,
-                 block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+                 block_size: int = DEFAULT_BLOCK_SIZE,
+                 reprobe_every: int = 10) -> None:
         self.min_rows = self._positive_int('min_rows', min_rows)
         self.probe_rows = self._positive_int('probe_rows', probe_rows)
+        self.reprobe_every = self._positive_int('reprobe_every',
+                                                reprobe_every)
+        # (N, D, k), whether the projection was chosen, the reason, and
+        # the searches left before the next probe.
+        self._last: Optional[Tuple[Tuple[int, int, int], bool, str,
+                                   int]] = None
         checked = dict(
             dim=dim,
             refine=refine,
@@ -175,14 +189,34 @@ class AutoKnn(BaseKnn):
     def _search_rows(self, x: np.ndarray, k: int, rows: Optional[slice],
                      info: dict) -> Tuple[np.ndarray, np.ndarray]:
         """The search of the query rows ``rows`` (every row for None),
-        chosen by the probe of all N samples."""
-        reason, projection = self._probe(x, k, info)
+        chosen by the probe of all N samples, or as the last time."""
+        reason, projection = self._choose(x, k, info)
         choice = 'exact' if projection is None else 'pca'
         info['knn_choice'] = f'auto: {choice} ({reason})'
         if projection is None:
             info['knn_path'] = 'brute force'
             return exact_search(x, k, rows)
         return self.pca.search_projected(x, *projection, k, info, rows)
+
+    def _choose(self, x: np.ndarray, k: int,
+                info: dict) -> Tuple[str, Optional[Projection]]:
+        """:meth:`_probe`, or the last choice on a problem of this size
+        while it has searches left (the projection computed again when
+        it was chosen)."""
+        size = (*x.shape, k)
+        last = self._last
+        if last is not None and last[0] == size and last[3] > 0:
+            _, use_pca, reason, left = last
+            self._last = (size, use_pca, reason, left - 1)
+            info['knn_choice_reused'] = True
+            reason = (f'as at the last probe: {reason}; probed again in '
+                      f'{left} searches')
+            return reason, (self.pca.project(x) if use_pca else None)
+        reason, projection = self._probe(x, k, info)
+        self._last = (size, projection is not None, reason,
+                      self.reprobe_every - 1)
+        info['knn_choice_reused'] = False
+        return reason, projection
 
     def _probe(self, x: np.ndarray, k: int,
                info: dict) -> Tuple[str, Optional[Projection]]:
