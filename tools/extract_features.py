@@ -26,10 +26,11 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import argparse  # noqa: E402
 import os.path as osp  # noqa: E402
 
-from mmengine.config import DictAction  # noqa: E402
-
 from mmreid_rcl.apis import build_inferencer  # noqa: E402
 from mmreid_rcl.apis import check_feature_output, save_features  # noqa: E402
+from mmreid_rcl.utils.cli import add_cfg_options  # noqa: E402
+from mmreid_rcl.utils.cli import add_model_run_options  # noqa: E402
+from mmreid_rcl.utils.cli import add_overwrite  # noqa: E402
 
 
 def read_image_list(path):
@@ -61,22 +62,9 @@ def parse_args(argv=None):
         'query then gallery); also stores pids, camids and is_query')
     parser.add_argument(
         '--out', required=True, help='output file, .npz or .npy')
-    parser.add_argument(
-        '--overwrite', action='store_true', help='replace an existing output')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--num-workers', type=int, default=0)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument(
-        '--backend',
-        choices=['auto', 'pytorch', 'onnx'],
-        default='auto',
-        help='pytorch (a checkpoint) or onnx (an exported model, run with '
-        'onnxruntime on the CPU); auto: onnx for a .onnx file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
+    add_overwrite(parser, 'an existing output')
+    add_model_run_options(parser, backend=True)
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     if (args.input is None) == (args.split is None):
         parser.error('give exactly one of INPUT and --split')

@@ -12,6 +12,7 @@ import argparse
 import os.path as osp
 import sys
 
+from mmreid_rcl.utils.cli import add_overwrite
 from mmreid_rcl.utils.output_files import check_outputs
 from mmreid_rcl.visualization.training_curves import plot_training_curves
 
@@ -25,8 +26,7 @@ def parse_args(argv=None):
         '--out',
         help='PNG to write; defaults to WORK_DIR/training_curves.png for a '
         'single run (required for several)')
-    parser.add_argument(
-        '--overwrite', action='store_true', help='replace an existing PNG')
+    add_overwrite(parser, 'an existing PNG')
     parser.add_argument(
         '--labels', nargs='+', help='a legend label per work dir')
     parser.add_argument('--title', help='figure title')

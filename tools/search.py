@@ -28,6 +28,9 @@ import re  # noqa: E402
 
 from mmreid_rcl.apis import resolve_image_inputs  # noqa: E402
 from mmreid_rcl.apis import build_inferencer, load_features  # noqa: E402
+from mmreid_rcl.utils.cli import add_model_run_options  # noqa: E402
+from mmreid_rcl.utils.cli import add_overwrite  # noqa: E402
+from mmreid_rcl.utils.cli import add_ranking_picture_options  # noqa: E402
 from mmreid_rcl.utils.output_files import check_outputs  # noqa: E402
 from mmreid_rcl.visualization import draw_ranking, save_ranking  # noqa: E402
 
@@ -42,16 +45,9 @@ def parse_args(argv=None):
         '--checkpoint',
         required=True,
         help='checkpoint file, or an .onnx model')
-    parser.add_argument(
-        '--backend',
-        choices=['auto', 'pytorch', 'onnx'],
-        default='auto',
-        help='pytorch (a checkpoint) or onnx (an exported model, run with '
-        'onnxruntime on the CPU); auto: onnx for a .onnx file')
     parser.add_argument('--topk', type=int, default=10)
     parser.add_argument('--out', help='PNG of the query and its top-k')
-    parser.add_argument(
-        '--overwrite', action='store_true', help='replace an existing --out')
+    add_overwrite(parser)
     parser.add_argument(
         '--gallery-features',
         help='features of GALLERY_DIR from tools/extract_features.py')
@@ -60,16 +56,8 @@ def parse_args(argv=None):
         help='regex whose first group, searched in a file name, is the '
         r"identity (e.g. '^(\d+)_' for Market-style names): colours the "
         'frames green (same identity) / red')
-    parser.add_argument(
-        '--metric', choices=['euclidean', 'cosine'], default='euclidean')
-    parser.add_argument(
-        '--png-colors',
-        type=int,
-        metavar='N',
-        help='write a palette PNG of N (<= 256) colours, 2-3x smaller')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--num-workers', type=int, default=0)
-    parser.add_argument('--device', default='cpu')
+    add_ranking_picture_options(parser)
+    add_model_run_options(parser, backend=True)
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error(f'--topk must be >= 1, got {args.topk}')

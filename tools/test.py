@@ -10,11 +10,12 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import argparse
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmreid_rcl.engine.runner.state_dict_check import (CheckpointMismatchError,
                                                        load_checkpoint_checked)
+from mmreid_rcl.utils.cli import add_cfg_options
 from mmreid_rcl.utils.malloc import keep_freed_memory
 from mmreid_rcl.utils.run_setup import (add_launcher_arguments,
                                         export_local_rank, init_run,
@@ -35,11 +36,7 @@ def parse_args():
         help='evaluate even when the checkpoint does not fit the model '
         '(more than max(2, 1 %%) of its entries missing, of another shape '
         'or left over)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
+    add_cfg_options(parser)
     add_launcher_arguments(parser)
     args = parser.parse_args()
     export_local_rank(args)

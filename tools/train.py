@@ -16,12 +16,13 @@ import glob
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dist import barrier, is_main_process
 from mmengine.runner import Runner
 
 from mmreid_rcl.engine.runner import (find_resume_checkpoint,
                                       move_work_dir_aside)
+from mmreid_rcl.utils.cli import add_cfg_options
 from mmreid_rcl.utils.config_utils import fit_optim_wrapper_to_device
 from mmreid_rcl.utils.malloc import keep_freed_memory
 from mmreid_rcl.utils.run_setup import (add_launcher_arguments,
@@ -49,12 +50,7 @@ def parse_args():
         help='start a new run in a work dir that already holds one: the '
         'earlier run is renamed to <work_dir>.old-<time> (nothing is '
         'deleted)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value (e.g. '
-        'train_cfg.max_epochs=2)')
+    add_cfg_options(parser, example='train_cfg.max_epochs=2')
     add_launcher_arguments(parser)
     args = parser.parse_args()
     export_local_rank(args)

@@ -20,17 +20,17 @@ import sys
 import time
 
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 
 def parse_args(argv=None):
+    from mmreid_rcl.utils.cli import add_cfg_options, add_overwrite
     parser = argparse.ArgumentParser(
         description='Draw the clustering of the train split by a model')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', required=True, help='PNG to write')
-    parser.add_argument(
-        '--overwrite', action='store_true', help='replace an existing --out')
+    add_overwrite(parser)
     parser.add_argument(
         '--features',
         help='.npz of train features (`features` (N, D), optionally `pids`):'
@@ -57,12 +57,8 @@ def parse_args(argv=None):
         help='add a panel coloured by true identity')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--title', help='figure title')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value (e.g. '
-        'custom_hooks.0.label_generator.eps=0.5)')
+    add_cfg_options(
+        parser, example='custom_hooks.0.label_generator.eps=0.5')
     args = parser.parse_args(argv)
     if args.num < 0:
         parser.error(f'--num must be >= 0, got {args.num}')

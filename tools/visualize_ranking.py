@@ -27,7 +27,7 @@ import argparse  # noqa: E402
 import os.path as osp  # noqa: E402
 
 import numpy as np  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 from mmreid_rcl.apis import (ReIDInferencer, load_features,  # noqa: E402
@@ -37,6 +37,10 @@ from mmreid_rcl.evaluation import per_query_metrics  # noqa: E402
 from mmreid_rcl.evaluation import protocol_exclusion  # noqa: E402
 from mmreid_rcl.evaluation import rank_distances  # noqa: E402
 from mmreid_rcl.utils import register_all_modules  # noqa: E402
+from mmreid_rcl.utils.cli import add_cfg_options  # noqa: E402
+from mmreid_rcl.utils.cli import add_model_run_options  # noqa: E402
+from mmreid_rcl.utils.cli import add_overwrite  # noqa: E402
+from mmreid_rcl.utils.cli import add_ranking_picture_options  # noqa: E402
 from mmreid_rcl.utils.output_files import check_outputs  # noqa: E402
 from mmreid_rcl.visualization import draw_ranking, save_ranking  # noqa: E402
 
@@ -54,10 +58,7 @@ def parse_args(argv=None):
         help='checkpoint file (not read when --features is given)')
     parser.add_argument(
         '--out-dir', required=True, help='folder the PNGs go to')
-    parser.add_argument(
-        '--overwrite',
-        action='store_true',
-        help='replace PNGs of an earlier run in --out-dir')
+    add_overwrite(parser, 'PNGs of an earlier run in --out-dir')
     parser.add_argument(
         '--features',
         help='features of the test split from tools/extract_features.py '
@@ -78,21 +79,9 @@ def parse_args(argv=None):
     parser.add_argument('--topk', type=int, default=10)
     parser.add_argument(
         '--per-image', type=int, default=8, help='queries per PNG')
-    parser.add_argument(
-        '--metric', choices=['euclidean', 'cosine'], default='euclidean')
-    parser.add_argument(
-        '--png-colors',
-        type=int,
-        metavar='N',
-        help='write palette PNGs of N (<= 256) colours, 2-3x smaller')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--num-workers', type=int, default=0)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
+    add_ranking_picture_options(parser)
+    add_model_run_options(parser)
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     for name in ('worst', 'random', 'topk', 'per_image'):
         value = getattr(args, name)

@@ -88,9 +88,8 @@ COLUMNS = (
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
-
     from mmreid_rcl.clustering.diagnostics import SWEEP_CRITERIA
+    from mmreid_rcl.utils.cli import add_cfg_options, add_overwrite
     parser = argparse.ArgumentParser(
         description="Sweep DBSCAN's eps on data of known identities")
     parser.add_argument('config', help='config of the model')
@@ -134,13 +133,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--batch-size', type=int, default=64, help='images per forward pass')
     parser.add_argument('--out', help='also write the table to this file')
-    parser.add_argument(
-        '--overwrite', action='store_true', help='replace an existing --out')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of CONFIG, key=value')
+    add_overwrite(parser)
+    add_cfg_options(parser, 'CONFIG')
     args = parser.parse_args(argv)
     if args.min_samples is not None and args.min_samples < 1:
         parser.error(f'--min-samples must be >= 1, got {args.min_samples}')

@@ -19,12 +19,12 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import argparse  # noqa: E402
 import json  # noqa: E402
 
-from mmengine.config import DictAction  # noqa: E402
-
 from mmreid_rcl.apis.onnx_export import DEFAULT_OPSET  # noqa: E402
 from mmreid_rcl.apis.onnx_export import export_onnx  # noqa: E402
 from mmreid_rcl.engine.runner.state_dict_check import \
     CheckpointMismatchError  # noqa: E402
+from mmreid_rcl.utils.cli import add_cfg_options  # noqa: E402
+from mmreid_rcl.utils.cli import add_overwrite  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -33,8 +33,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', required=True, help='the .onnx file')
-    parser.add_argument(
-        '--overwrite', action='store_true', help='replace an existing --out')
+    add_overwrite(parser)
     parser.add_argument(
         '--opset',
         type=int,
@@ -48,11 +47,7 @@ def parse_args(argv=None):
         '--no-verify',
         action='store_true',
         help='skip the onnxruntime run against PyTorch on random inputs')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
