@@ -13,9 +13,8 @@ from .index_knn import IndexKnn
 class HNSWKnn(IndexKnn):
     """Approximate search in a faiss ``IndexHNSWFlat`` graph.
 
-    The clusters are sensitive to missed neighbours (a recall of 0.95 can
-    leave an ARI of 0.7 against exact kNN): for sizes the exact search
-    cannot reach.
+    Approximate: for sizes the exact search cannot reach (see
+    :class:`~.IndexKnn` on what missed neighbours do to the clusters).
 
     Args:
         m (int): links per node. Defaults to 32.
