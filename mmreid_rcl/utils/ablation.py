@@ -176,10 +176,18 @@ PROTOCOLS: Dict[str, Protocol] = {
                     'HPS floor 0.5/n, camera-aware neighbours',
                     _SEMI + 'rcl_sink_floor05_mobilenetv2_cpu_cuhk03_semi_'
                     'camera.py'),
+            Variant('camera_csa_sink', '+CSA only (sink aggregator, mean '
+                    'update), camera-aware neighbours',
+                    _SEMI + 'csa_sink_mobilenetv2_cpu_cuhk03_semi_camera.py'),
+            Variant('camera_hps_sink_floor05', '+HPS only (sink aggregator, '
+                    'floor 0.5/n, mean init), camera-aware neighbours',
+                    _SEMI + 'hps_sink_floor05_mobilenetv2_cpu_cuhk03_semi_'
+                    'camera.py'),
         ),
         main=('baseline', 'hard', 'camera', 'camera_hard'),
         others=('rcl', 'csa', 'hps', 'camera_rcl', 'camera_rcl_sink',
-                'camera_rcl_sink_floor05'),
+                'camera_rcl_sink_floor05', 'camera_csa_sink',
+                'camera_hps_sink_floor05'),
         pretrain=Variant(
             'supervised', 'Supervised on L (375 ids, 3,645 images)',
             'configs/supervised/supervised_mobilenetv2_cpu_cuhk03.py'),
