@@ -19,6 +19,18 @@ clustered with the first approximate search; ``--million`` adds 1,000,000
 features (7.8 GB of features, 13 GB peak; HNSW took 80 minutes on two
 shared cores).
 
+``--families`` chooses the feature distributions, each clustered at every
+size: ``synthetic`` (the generator above, default), ``isotropic``
+(Gaussian noise around ``N / 17.2`` random unit centres: no direction
+matters, the verified projection proves nothing) and feature files of a
+real model (``.npz`` of ``extract_features.py`` or of
+``make_view_features.py``, which reaches 12,936 and 32,621 rows of real
+CUHK03 images through mirrored and cropped views; the first N rows are
+clustered, and their ``pids`` measure the clusters when stored). Rows name
+the family; the public implementation's measured figures (``PUBLIC``) are
+those of the synthetic family only, the dense reference
+(``--compare-reference``) runs on whichever family in the same run.
+
 Each size runs in a fresh subprocess. Memory is the VmHWM of
 /proc/self/status (which sees numpy, scipy and faiss alike), reset before
 each clustering: ``peak`` is the whole process (interpreter, libraries,
@@ -88,6 +100,52 @@ CFG = dict(
     noise_rank=128,
     iso=0.3,  # isotropic noise over all D dimensions
     hard=2.5)  # noise scale of hard images
+
+
+def make_isotropic(num: int,
+                   dim: int = 2048,
+                   num_ids: Optional[int] = None,
+                   seed: int = 0,
+                   noise: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
+    """Isotropic features: unit centres drawn uniformly on the sphere
+    (``N / 17.2`` by default), and every image its centre plus Gaussian
+    noise of norm about ``noise``, normalised; and the true ids."""
+    rng = np.random.default_rng(seed)
+    if num_ids is None:
+        num_ids = max(2, int(round(num / IMAGES_PER_ID)))
+    centres = rng.standard_normal((num_ids, dim), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    ids = rng.integers(num_ids, size=num)
+    x = centres[ids] + np.float32(noise / np.sqrt(dim)) * \
+        rng.standard_normal((num, dim), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x, ids.astype(np.int64)
+
+
+def load_family(family: str, num: int, dim: int, num_ids: Optional[int],
+                seed: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Features (num, D) of a family (see the module docstring) and their
+    true ids (None for a file without ``pids``)."""
+    if family == 'synthetic':
+        return make_features(num, dim, num_ids, seed)
+    if family == 'isotropic':
+        return make_isotropic(num, dim, num_ids, seed)
+    from mmreid_rcl.apis import load_features
+    data = load_features(family)
+    if len(data['features']) < num:
+        raise SystemExit(f'{family} holds {len(data["features"])} rows, '
+                         f'fewer than N={num}')
+    x = np.ascontiguousarray(data['features'][:num], dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids = data.get('pids')
+    return x, (None if ids is None else np.asarray(ids[:num], np.int64))
+
+
+def family_name(family: str) -> str:
+    """How rows name a family: its name, or a file's base name."""
+    if family in FAMILIES:
+        return family
+    return 'real features ' + osp.basename(family)
 
 
 def make_features(num: int,
@@ -242,6 +300,7 @@ TARGETS = {
     100000: dict(seconds=120, memory_mb=4 * 1024, same_as_exact=True),
 }
 SCALE_NAMES = {12936: 'Market-1501 scale', 32621: 'MSMT17 scale'}
+FAMILIES = ('synthetic', 'isotropic')
 DEFAULT_SIZES = [12936, 32621, 100000]
 MILLION = 1000000
 # Approximate searches compared with exact (at --approx-at), the first of
@@ -413,24 +472,34 @@ def run_worker(spec: dict) -> dict:
     from mmreid_rcl.clustering import cluster_quality
 
     n = spec['num']
+    family = spec.get('family', 'synthetic')
     t0 = time.perf_counter()
-    x, ids = make_features(n, spec['dim'], spec['ids'], spec['seed'])
+    x, ids = load_family(family, n, spec['dim'], spec['ids'], spec['seed'])
     out = dict(
         num=n,
-        ids=int(ids.max()) + 1,
-        dim=spec['dim'],
+        family=family,
+        ids=None if ids is None else int(len(np.unique(ids))),
+        dim=x.shape[1],
         k1=spec['k1'],
         threads=spec['threads'],
         cpus=os.cpu_count(),
         time_generate=time.perf_counter() - t0,
         features_mb=x.nbytes / 2**20)
 
+    def quality(found):
+        if ids is None:
+            return {}
+        return {
+            f'quality_{k}': v
+            for k, v in cluster_quality(found, ids).items()
+            if k not in ('num_clusters', 'num_outliers')
+        }
+
+    # Start the thread pools (faiss, BLAS) before any timed run.
+    from mmreid_rcl.clustering import knn_search
+    knn_search(x[:min(n, 512)], min(n, 10), 'exact', spec['threads'])
     labels, main = _cluster(x, spec['knn'], spec, recall=spec['recall'])
-    main.update({
-        f'quality_{k}': v
-        for k, v in cluster_quality(labels, ids).items()
-        if k not in ('num_clusters', 'num_outliers')
-    })
+    main.update(quality(labels))
     out['main'] = main
 
     if spec['exact']:
@@ -447,11 +516,7 @@ def run_worker(spec: dict) -> dict:
         approx['ari_vs_main'] = float(
             adjusted_rand_score(labels, approx_labels))
         approx['same_labels'] = bool((approx_labels == labels).all())
-        approx.update({
-            f'quality_{k}': v
-            for k, v in cluster_quality(approx_labels, ids).items()
-            if k not in ('num_clusters', 'num_outliers')
-        })
+        approx.update(quality(approx_labels))
         out['approx'].append(approx)
 
     if spec['reference']:
@@ -488,7 +553,8 @@ def run_limited_worker(spec: dict) -> dict:
         limit_resource=spec['limit_resource'],
         knn=spec['knn'])
     t0 = time.perf_counter()
-    x, _ = make_features(n, spec['dim'], spec['ids'], spec['seed'])
+    x, _ = load_family(spec.get('family', 'synthetic'), n, spec['dim'],
+                       spec['ids'], spec['seed'])
     out['time_generate'] = time.perf_counter() - t0
     out['features_mb'] = x.nbytes / 2**20
     out['vmdata_start_mb'] = _status_kb('VmData') / 1024
@@ -568,10 +634,11 @@ def _compare_reference(x: np.ndarray, labels: np.ndarray,
 # -- report -----------------------------------------------------------------
 def _is_exact(knn) -> bool:
     """Whether a search returns the exact neighbours."""
-    from mmreid_rcl.clustering.knn import ExactKnn, PCAKnn, build_knn
+    from mmreid_rcl.clustering.knn import (AutoKnn, ExactKnn, PCAKnn,
+                                           build_knn)
     searcher = build_knn(knn)
-    return isinstance(searcher, ExactKnn) or (isinstance(searcher, PCAKnn)
-                                              and searcher.verify)
+    return isinstance(searcher, (ExactKnn, AutoKnn)) or (
+        isinstance(searcher, PCAKnn) and searcher.verify)
 
 
 def _knn_name(knn) -> str:
@@ -588,7 +655,8 @@ def _mb(value: float) -> str:
 def _fmt(r: dict) -> str:
     m = r['main']
     lines = [
-        f"N={r['num']:,} ids={r['ids']:,} D={r['dim']} threads="
+        f"{family_name(r.get('family', 'synthetic'))}: N={r['num']:,} "
+        f"ids={r['ids'] or 'unknown'} D={r['dim']} threads="
         f"{r['threads'] or r['cpus']} (features {r['features_mb']:.0f} MB, "
         f"generated in {r['time_generate']:.1f} s)"
     ]
@@ -614,11 +682,12 @@ def _fmt(r: dict) -> str:
         return line
 
     lines.append(run_line('main', m))
-    lines.append(
-        f"          purity {m['quality_purity']:.3f} NMI "
-        f"{m['quality_nmi']:.3f} ARI vs true ids {m['quality_ari']:.3f} "
-        f"(all {m['quality_ari_all']:.3f}); distance entries "
-        f"{m['distance_nnz']:,}")
+    if 'quality_purity' in m:
+        lines.append(
+            f"          purity {m['quality_purity']:.3f} NMI "
+            f"{m['quality_nmi']:.3f} ARI vs true ids {m['quality_ari']:.3f}"
+            f" (all {m['quality_ari_all']:.3f}); distance entries "
+            f"{m['distance_nnz']:,}")
     if 'exact' in r:
         lines.append(run_line('exact', r['exact']))
     for a in r.get('approx', []):
@@ -648,7 +717,8 @@ def _raw(r: dict, c: dict) -> dict:
             'num_outliers', 'distance_nnz', 'knn_unproven_rows',
             'knn_brute_force_rows', 'knn_recall', 'knn_recall10',
             'ari_vs_main', 'same_labels')
-    raw = dict(num=r['num'], dim=r['dim'], features_mb=r['features_mb'],
+    raw = dict(num=r['num'], family=r.get('family', 'synthetic'),
+               dim=r['dim'], features_mb=r['features_mb'],
                threads=r['threads'] or r['cpus'], knn=_knn_name(c['knn']))
     raw.update({k: c[k] for k in keys if k in c})
     return raw
@@ -661,7 +731,9 @@ def build_rows(results: list) -> list:
     for r in results:
         n, m = r['num'], r['main']
         scale = SCALE_NAMES.get(n)
+        family = r.get('family', 'synthetic')
         stage = f're-clustering N={n:,}' + (f' ({scale})' if scale else '')
+        stage += f', {family_name(family)}'
         exact = r.get('exact')
         approximate = not _is_exact(m['knn'])
         if approximate:
@@ -671,7 +743,7 @@ def build_rows(results: list) -> list:
                   f"above the {r['features_mb']:.0f} MB of features); load "
                   f"avg {m['loadavg']:.1f}")
         parts = []
-        if n in PUBLIC:
+        if n in PUBLIC and family == 'synthetic':
             sec, mem = PUBLIC[n]
             own = m['above_start_mb'] + r['features_mb']
             parts.append(f'public impl. {sec:g} s, {_mb(mem)}: '
@@ -684,7 +756,11 @@ def build_rows(results: list) -> list:
             parts.append(
                 f"labels vs brute-force exact kNN: ARI "
                 f"{exact['ari_vs_main']:.4f} ({same}); that run "
-                f"{exact['wall']:.1f} s ({exact['cpu']:.1f} s CPU)")
+                f"{exact['wall']:.1f} s ({exact['cpu']:.1f} s CPU); "
+                f"{_knn_name(m['knn'])} kNN {m['time_knn']:.2f} s vs brute "
+                f"force {exact['time_knn']:.2f} s: "
+                f"{m['time_knn'] / exact['time_knn']:.2f}x"
+                + (f" ({m['knn_choice']})" if m.get('knn_choice') else ''))
         elif 'knn_brute_force_rows' in m and not approximate:
             parts.append(
                 'exact neighbours by construction (verified search, '
@@ -751,7 +827,10 @@ def build_rows(results: list) -> list:
                 target='', met=None, num=n, wall=ref['wall'],
                 above_start_mb=ref['above_start_mb'], ari=ref['ari']))
 
-    exact_like = [r for r in results if _is_exact(r['main']['knn'])]
+    # Memory growth on one family: the first one's sizes.
+    first = results[0].get('family', 'synthetic') if results else None
+    exact_like = [r for r in results if _is_exact(r['main']['knn'])
+                  and r.get('family', 'synthetic') == first]
     if len(exact_like) >= 2:
         small = min(exact_like, key=lambda r: r['num'])
         large = max(exact_like, key=lambda r: r['num'])
@@ -861,6 +940,12 @@ def parse_args(argv=None):
         '--million', action='store_true',
         help=f'also cluster {MILLION:,} features, with the approximate '
         'search (13 GB peak; over an hour on two cores)')
+    parser.add_argument(
+        '--families',
+        nargs='+',
+        default=['synthetic'],
+        help='feature distributions: synthetic (default), isotropic and '
+        '.npz feature files of a real model, each clustered at every size')
     parser.add_argument('--dim', type=int, default=2048)
     parser.add_argument(
         '--ids', type=int, default=None, help='identities (N / 17.2)')
@@ -906,6 +991,10 @@ def parse_args(argv=None):
     parser.add_argument('--json', help='write the table rows here')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for family in args.families:
+        if family not in FAMILIES and not osp.isfile(family):
+            parser.error(f'--families: {family!r} is neither one of '
+                         f'{FAMILIES} nor a feature file')
     if args.knn.lstrip().startswith('{'):
         args.knn = json.loads(args.knn)
     approx = args.approx_knn.strip()
@@ -921,18 +1010,29 @@ def _specs(args) -> list:
     sizes = list(args.num or DEFAULT_SIZES)
     if args.million and MILLION not in sizes:
         sizes.append(MILLION)
+    rows = {f: _family_rows(f) for f in args.families}
     specs = []
-    for n in sizes:
+    for family, n in ((f, n) for n in sizes for f in args.families
+                      if rows[f] is None or n <= rows[f]):
         # Beyond --approx-above the exact search would take too long.
         knn = args.knn if n <= args.approx_above else args.approx_knn[0]
         specs.append(dict(
-            base, num=n, knn=knn,
+            base, num=n, knn=knn, family=family,
             recall=not _is_exact(knn),
             exact=_is_exact(knn) and knn != 'exact' and n <= args.exact_max,
             approx=(args.approx_knn
                     if n in args.approx_at and _is_exact(knn) else []),
             reference=args.compare_reference and n <= REFERENCE_MAX_N))
     return specs
+
+
+def _family_rows(family: str) -> Optional[int]:
+    """Rows of a feature file (a file family clusters the sizes it
+    holds); None for a generated family."""
+    if family in FAMILIES:
+        return None
+    from mmreid_rcl.apis import load_features
+    return len(load_features(family)['features'])
 
 
 def _limited_specs(args) -> list:

@@ -8,7 +8,10 @@ threads) and its load average before the run, and written to ``--out``.
 
 Stages (scripts in ``tools/benchmarks/``):
 
-- re-clustering at 12,936 / 32,621 / 100,000 samples, and at 100,000
+- re-clustering at 12,936 / 32,621 / 100,000 samples of the synthetic
+  and isotropic families, and of real features in views when
+  ``work_dirs/features/views_32621.npz`` exists (the sizes it holds; made
+  by ``make_view_features.py``), and at 100,000
   under memory limits of 3 GB (completes) and 2.2 GB (refused before
   clustering, with the estimate) (``bench_clustering.py``),
 - feature extraction: model throughput by option and data loading
@@ -43,6 +46,24 @@ import time
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
 ROW_KEYS = ('stage', 'figure', 'comparison', 'target', 'met')
+
+# Real features in views (tools/benchmarks/make_view_features.py): a
+# family of the clustering stage when the file is there.
+REAL_FEATURES = osp.join(REPO, 'work_dirs', 'features', 'views_32621.npz')
+
+
+def clustering_families() -> list:
+    """``--families`` of the clustering stage: the synthetic and isotropic
+    ones, and the real features when they were made."""
+    families = ['synthetic', 'isotropic']
+    if osp.isfile(REAL_FEATURES):
+        families.append(REAL_FEATURES)
+    else:
+        print(f'no real features at {REAL_FEATURES}: the clustering rows '
+              'cover the synthetic and isotropic families (see '
+              'make_view_features.py)', file=sys.stderr)
+    return ['--families'] + families
+
 
 # name: (script, arguments of the full run, arguments of --quick)
 STAGES = {
@@ -157,6 +178,8 @@ def run_stage(name: str, quick: bool, keep_json=None) -> dict:
     os.close(fd)
     cmd = [sys.executable, osp.join(HERE, script)] + (
         small if quick else full) + ['--json', path]
+    if script == 'bench_clustering.py':
+        cmd[-2:-2] = clustering_families()
     print(f'== {name}: {" ".join(cmd[1:-2])}', file=sys.stderr, flush=True)
     start = time.perf_counter()
     # The stage's own report goes to stderr, keeping stdout for the table.
