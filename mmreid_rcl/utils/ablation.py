@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .machine import cpu_description
 from .run_logs import epoch_summary
 
 
@@ -441,9 +442,11 @@ def train_command(repo: str, config: str, work_dir: str, seed: int,
 
 
 def finish_run(work_dir: str, results_path: str, wall_time_s: float) -> dict:
-    """Summarise a finished run into ``results_path``."""
+    """Summarise a finished run into ``results_path``, with the CPU it
+    ran on (float results differ between kinds of CPU)."""
     summary = epoch_summary(work_dir)
     summary['wall_time_s'] = wall_time_s
+    summary['machine'] = cpu_description()
     os.makedirs(osp.dirname(results_path) or '.', exist_ok=True)
     with open(results_path, 'w') as f:
         json.dump(summary, f, indent=1)

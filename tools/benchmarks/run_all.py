@@ -37,7 +37,6 @@ import datetime
 import json
 import os
 import os.path as osp
-import platform
 import subprocess
 import sys
 import tempfile
@@ -94,15 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def machine() -> dict:
     """CPU model, cores and torch's thread count (in a subprocess, so that
     this process never starts an OpenMP pool)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from mmreid_rcl.utils.machine import cpu_description
+    cpu = cpu_description()
+    cpu = f"{cpu['cpu']} ({cpu['vector']})"
     threads = subprocess.run(
         [sys.executable, '-c', 'import torch; print(torch.get_num_threads(),'
          ' torch.__version__)'],
