@@ -241,11 +241,20 @@ def load_runs(results_dir: str, name: str) -> List[Tuple[int, dict]]:
 
 
 def final_figures(summary: dict) -> dict:
-    """Final mAP / rank-1 / rank-5 (%), final train-split ARI and NMI."""
+    """Final mAP / rank-1 / rank-5 (%), final train-split ARI and NMI, the
+    mAP of the model the run started from (``start``: its evaluation
+    before the first step; runs of one protocol can start from different
+    checkpoints, e.g. a pre-training stage rebuilt on another kind of
+    CPU) and the ``gain`` over it."""
     last = summary['epochs'][-1] if summary.get('epochs') else {}
     final = summary.get('final_cluster') or {}
+    start = (summary.get('initial') or {}).get('mAP')
+    gain = None if start is None or last.get('mAP') is None else \
+        last['mAP'] - start
     return dict(
         mAP=last.get('mAP'),
+        start=start,
+        gain=gain,
         rank1=last.get('rank1'),
         rank5=last.get('rank5'),
         ari=final.get('ari'),
@@ -261,7 +270,8 @@ def protocol_summary(protocol: Protocol, results_dir: str) -> dict:
         clustering`` (purity and ARI of the first clustering of the
         train split the variants cluster, from the first finished run of
         the first main variant, or None); ``variants``: per variant name a
-        list, by seed, of ``seed``, ``mAP``, ``rank1`` (percent), ``ari``
+        list, by seed, of ``seed``, ``mAP``, ``start_mAP`` (the model it
+        started from), ``rank1`` (percent), ``ari``
         (final train-split clustering) and the attention diagnostics
         ``attention_auc``, ``similarity_auc`` and ``single_impostor_
         lowest`` of the final clustering (None where not measured).
@@ -296,6 +306,7 @@ def protocol_summary(protocol: Protocol, results_dir: str) -> dict:
                 dict(
                     seed=seed,
                     mAP=fig['mAP'],
+                    start_mAP=fig['start'],
                     rank1=fig['rank1'],
                     ari=fig['ari'],
                     attention_auc=diag.get('attention_auc'),
@@ -322,7 +333,8 @@ def _mean_std(values, spec):
         return 'n/a'
     if len(vals) == 1:
         return format(vals[0], spec)
-    return f'{format(vals.mean(), spec)} ± {format(vals.std(ddof=1), spec)}'
+    spread = format(vals.std(ddof=1), spec.lstrip('+'))
+    return f'{format(vals.mean(), spec)} ± {spread}'
 
 
 def format_report(protocol: Protocol, results_dir: str) -> str:
@@ -349,8 +361,9 @@ def format_report(protocol: Protocol, results_dir: str) -> str:
             '.', ''
         ]
     lines += [
-        '| variant | seeds | mAP | rank-1 | rank-5 | final ARI | '
-        'final NMI |', '| --- | --- | --- | --- | --- | --- | --- |'
+        '| variant | seeds | mAP | gain over start | rank-1 | rank-5 | '
+        'final ARI | final NMI |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
     per_run = []
     for variant in protocol.variants:
@@ -361,6 +374,7 @@ def format_report(protocol: Protocol, results_dir: str) -> str:
         lines.append(
             f'| {variant.description} | {len(figs)} | '
             f'{_mean_std([f["mAP"] for f in figs], ".2f")} | '
+            f'{_mean_std([f["gain"] for f in figs], "+.2f")} | '
             f'{_mean_std([f["rank1"] for f in figs], ".2f")} | '
             f'{_mean_std([f["rank5"] for f in figs], ".2f")} | '
             f'{_mean_std([f["ari"] for f in figs], ".3f")} | '
@@ -368,13 +382,16 @@ def format_report(protocol: Protocol, results_dir: str) -> str:
         for (seed, _), fig in zip(runs, figs):
             per_run.append(
                 f'| {variant.name} | {seed} | {_fmt(fig["mAP"], ".2f")} | '
+                f'{_fmt(fig["start"], ".2f")} | '
                 f'{_fmt(fig["rank1"], ".2f")} | {_fmt(fig["rank5"], ".2f")}'
                 f' | {_fmt(fig["ari"], ".3f")} | {_fmt(fig["nmi"], ".3f")} |')
     if per_run:
         lines += [
-            '', 'Per run:', '', '| variant | seed | mAP | rank-1 | rank-5 | '
-            'final ARI | final NMI |',
-            '| --- | --- | --- | --- | --- | --- | --- |', *per_run
+            '', 'Per run (start: the mAP of the model the run started '
+            'from, evaluated before its first step):', '',
+            '| variant | seed | mAP | start | rank-1 | rank-5 | final ARI | '
+            'final NMI |',
+            '| --- | --- | --- | --- | --- | --- | --- | --- |', *per_run
         ]
     diagnostics = _diagnostic_rows(protocol, results_dir)
     if diagnostics:

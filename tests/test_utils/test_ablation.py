@@ -101,9 +101,9 @@ def test_report_and_summary_json(tmp_path):
                   first=first if seed == 0 else None)
     text = format_report(protocol, str(tmp_path))
     # mean 11, sample std sqrt(2) = 1.41
-    assert '| 2 | 11.00 ± 1.41 | 12.00 ± 1.41 | 13.00 ± 1.41 | 0.500 ± ' \
-        '0.000 | 0.800 ± 0.000 |' in text
-    assert '| baseline | 1 | 12.00 |' in text
+    assert '| 2 | 11.00 ± 1.41 | +9.00 ± 1.41 | 12.00 ± 1.41 | 13.00 ± ' \
+        '1.41 | 0.500 ± 0.000 | 0.800 ± 0.000 |' in text
+    assert '| baseline | 1 | 12.00 | 2.00 | 13.00 |' in text
     assert 'purity 0.400, ARI 0.060' in text
     summary = protocol_summary(protocol, str(tmp_path))
     assert summary['protocol'] == 'cuhk03_imagenet'
@@ -111,10 +111,12 @@ def test_report_and_summary_json(tmp_path):
     assert summary['first_clustering']['purity'] == 0.4
     assert summary['variants'] == {
         'baseline': [
-            dict(seed=0, mAP=10.0, rank1=11.0, ari=0.5, attention_auc=None,
+            dict(seed=0, mAP=10.0, start_mAP=2.0, rank1=11.0, ari=0.5,
+                 attention_auc=None,
                  similarity_auc=None, similarity_score_auc=None,
                  single_impostor_lowest=None),
-            dict(seed=1, mAP=12.0, rank1=13.0, ari=0.5, attention_auc=None,
+            dict(seed=1, mAP=12.0, start_mAP=2.0, rank1=13.0, ari=0.5,
+                 attention_auc=None,
                  similarity_auc=None, similarity_score_auc=None,
                  single_impostor_lowest=None)
         ]
