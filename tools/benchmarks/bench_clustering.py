@@ -634,8 +634,7 @@ def _compare_reference(x: np.ndarray, labels: np.ndarray,
 # -- report -----------------------------------------------------------------
 def _is_exact(knn) -> bool:
     """Whether a search returns the exact neighbours."""
-    from mmreid_rcl.clustering.knn import (AutoKnn, ExactKnn, PCAKnn,
-                                           build_knn)
+    from mmreid_rcl.clustering.knn import AutoKnn, ExactKnn, PCAKnn, build_knn
     searcher = build_knn(knn)
     return isinstance(searcher, (ExactKnn, AutoKnn)) or (
         isinstance(searcher, PCAKnn) and searcher.verify)
