@@ -8,6 +8,7 @@ width, mirrored with probability 1/2 and resized back to the image's size
 (the augmentations training applies). Rows come view by view: all images
 in view 0, then all in view 1, and so on, until ``num`` rows.
 """
+import os.path as osp
 from typing import Callable, List, Sequence, Tuple
 
 import cv2
@@ -83,9 +84,12 @@ def extract_view_features(extract: Callable[[List[np.ndarray]], np.ndarray],
         for row in range(start, min(start + chunk, len(plan))):
             view, index = plan[row]
             image = cv2.imread(files[index], cv2.IMREAD_COLOR)
-            if image is None:
+            if image is None and not osp.isfile(files[index]):
                 raise FileNotFoundError(
-                    f'cannot read the image {files[index]!r}')
+                    f'the image {files[index]!r} does not exist')
+            if image is None:
+                raise ValueError(f'cannot decode the image {files[index]!r} '
+                                 '(corrupt, or not an image)')
             images.append(image_view(image, view, crops[row]))
             names.append(f'{files[index]}#{view}')
         parts.append(np.asarray(extract(images), dtype=np.float32))

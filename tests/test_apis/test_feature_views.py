@@ -85,3 +85,7 @@ def test_extract_view_features(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.png'):
         extract_view_features(extract, [str(tmp_path / 'missing.png')], 1,
                               progress=False)
+    corrupt = tmp_path / 'corrupt.jpg'
+    corrupt.write_bytes(b'not an image')
+    with pytest.raises(ValueError, match='cannot decode the image .*corrupt'):
+        extract_view_features(extract, [str(corrupt)], 1, progress=False)
