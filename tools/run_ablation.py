@@ -12,6 +12,15 @@ Protocols (``mmreid_rcl/utils/ablation.py``):
 - ``cuhk03_semi``: supervised training on the labelled half L of CUHK03's
   train identities, then each unsupervised variant on the unlabelled half
   U, warm-started from that checkpoint, over seeds.
+- ``cuhk03_parity``: the cluster-contrast CPU recipe run by this project
+  (``ours``) and by the public implementation (``public``, through
+  ``tools/analysis/public_cluster_contrast_cpu.py``; give its checkout
+  with ``--cc-root``), side by side over the main seeds::
+
+      python tools/run_ablation.py --protocol cuhk03_parity \
+          --main-seeds 0 1 2 3 --cc-root ../cluster-contrast-reid
+
+  A public run cannot resume: an interrupted one starts again.
 
 A finished run leaves its summary in ``docs/ablation/<protocol>/runs/``
 (kept with the project, so finished runs survive a fresh checkout) and is
@@ -28,9 +37,11 @@ import sys
 import time
 
 from mmreid_rcl.engine.runner import resolve_last_checkpoint
-from mmreid_rcl.utils.ablation import (PROTOCOLS, compare_runs, finish_run,
-                                       rebuilt_run_file, run_file, start_run,
+from mmreid_rcl.utils.ablation import (PROTOCOLS, compare_runs, curve_runs,
+                                       finish_run, rebuilt_run_file,
+                                       run_command, run_file, start_run,
                                        train_command, write_outputs)
+from mmreid_rcl.visualization import plot_protocol_curves
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -53,6 +64,10 @@ def parse_args(argv=None):
     parser.add_argument('--only', nargs='+', help='run only these variants')
     parser.add_argument('--report-only', action='store_true')
     parser.add_argument(
+        '--cc-root',
+        help='a checkout of alibaba/cluster-contrast-reid, for the variants '
+        'that run the public code (cuhk03_parity: public)')
+    parser.add_argument(
         '--jobs', type=int, default=1, help='runs trained at once (1)')
     parser.add_argument(
         '--cfg-options',
@@ -69,6 +84,13 @@ def parse_args(argv=None):
                      f'{args.protocol}; known: {sorted(names)}')
     if args.jobs < 1:
         parser.error('--jobs must be >= 1')
+    plan = protocol.plan(args.main_seeds, args.other_seeds, args.only)
+    if not args.report_only and not args.cc_root and any(
+            protocol.variant(name).runner == 'public' for name, _ in plan):
+        parser.error('--cc-root is missing: the plan runs the public '
+                     'cluster-contrast code (give a checkout of '
+                     'alibaba/cluster-contrast-reid, or leave its variants '
+                     'out with --only)')
     return args
 
 
@@ -95,8 +117,21 @@ def main(argv=None):
                                      args.cfg_options, 1))
         plan = protocol.plan(args.main_seeds, args.other_seeds, args.only)
         run_all(protocol, plan, work_root, results, options, args.jobs,
-                lambda: write_outputs(protocol, results, out_dir, command))
-    print(write_outputs(protocol, results, out_dir, command))
+                lambda: report(protocol, results, out_dir, command),
+                args.cc_root)
+    print(report(protocol, results, out_dir, command))
+
+
+def report(protocol, results, out_dir, command):
+    """Write the protocol's table, summary.json and, where the protocol
+    names variants to draw, curves.png; returns the table."""
+    text = write_outputs(protocol, results, out_dir, command)
+    runs = curve_runs(protocol, results)
+    if runs:
+        out = plot_protocol_curves(runs, osp.join(out_dir, 'curves.png'),
+                                   title=protocol.title)
+        text += f'\n\nPer-epoch curves: {out}'
+    return text
 
 
 def _env(jobs):
@@ -115,7 +150,7 @@ def run_stage(variant, seed, work_root, results, options, jobs):
         cmd = train_command(REPO, variant.config, work_dir, seed, options)
         print(f'[{variant.name} seed {seed}] {" ".join(cmd)}', flush=True)
         proc = start_run(cmd, work_dir, REPO, _env(jobs))
-        _wait(proc, variant.name, seed, work_dir, done)
+        _wait(proc, variant, seed, work_dir, done)
     else:
         print(f'[{variant.name} seed {seed}] done already ({work_dir})')
         if resolve_last_checkpoint(work_dir) is None:
@@ -129,7 +164,7 @@ def run_stage(variant, seed, work_root, results, options, jobs):
                   flush=True)
             cmd = train_command(REPO, variant.config, work_dir, seed, options)
             proc = start_run(cmd, work_dir, REPO, _env(jobs))
-            _wait(proc, variant.name, seed, work_dir, rebuilt)
+            _wait(proc, variant, seed, work_dir, rebuilt)
             print(compare_runs(done, rebuilt), flush=True)
     checkpoint = resolve_last_checkpoint(work_dir)
     if checkpoint is None or not osp.isfile(checkpoint):
@@ -139,31 +174,33 @@ def run_stage(variant, seed, work_root, results, options, jobs):
     return checkpoint
 
 
-def _wait(proc, name, seed, work_dir, done):
+def _wait(proc, variant, seed, work_dir, done):
     code = proc.wait()
     proc.log_file.close()
     if code != 0:
-        raise SystemExit(f'[{name} seed {seed}] training failed (exit '
-                         f'{code}); see {work_dir}/train.out')
-    summary = finish_run(work_dir, done, time.time() - proc.started)
-    print(f'[{name} seed {seed}] finished in {summary["wall_time_s"]:.0f} s',
-          flush=True)
+        raise SystemExit(f'[{variant.name} seed {seed}] training failed '
+                         f'(exit {code}); see {work_dir}/train.out')
+    summary = finish_run(work_dir, done, time.time() - proc.started,
+                         variant)
+    print(f'[{variant.name} seed {seed}] finished in '
+          f'{summary["wall_time_s"]:.0f} s', flush=True)
 
 
-def run_all(protocol, plan, work_root, results, options, jobs, report):
+def run_all(protocol, plan, work_root, results, options, jobs, report,
+            cc_root=None):
     """Train the planned runs, ``jobs`` at a time, in plan order."""
     pending = list(plan)
     running = []
     try:
         _run_queue(protocol, pending, running, work_root, results, options,
-                   jobs, report)
+                   jobs, report, cc_root)
     finally:
         for run in running:  # a failed run stops the others
             run[0].terminate()
 
 
 def _run_queue(protocol, pending, running, work_root, results, options, jobs,
-               report):
+               report, cc_root):
     while pending or running:
         while pending and len(running) < jobs:
             name, seed = pending.pop(0)
@@ -172,11 +209,11 @@ def _run_queue(protocol, pending, running, work_root, results, options, jobs,
             if osp.isfile(done):
                 print(f'[{name} seed {seed}] done already ({work_dir})')
                 continue
-            cmd = train_command(REPO, protocol.variant(name).config,
-                                work_dir, seed, options)
+            variant = protocol.variant(name)
+            cmd = run_command(REPO, variant, work_dir, seed, options, cc_root)
             print(f'[{name} seed {seed}] {" ".join(cmd)}', flush=True)
-            running.append((start_run(cmd, work_dir, REPO, _env(jobs)), name,
-                            seed, work_dir, done))
+            running.append((start_run(cmd, work_dir, REPO, _env(jobs)),
+                            variant, seed, work_dir, done))
         if not running:
             break
         while all(run[0].poll() is None for run in running):

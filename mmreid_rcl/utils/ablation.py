@@ -25,15 +25,37 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .machine import cpu_description
+from .public_run_logs import public_run_summary
 from .run_logs import epoch_summary
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One trained configuration of a protocol."""
+    """One trained configuration of a protocol.
+
+    Attributes:
+        name (str): Variant name (run files are ``<name>_seed<k>.json``).
+        description (str): Its row label in the report.
+        config (str): This project's config, relative to the repository
+            (``runner='train'``); for ``runner='public'`` a description of
+            the recipe.
+        runner (str): ``'train'``: ``tools/train.py`` on ``config``;
+            ``'public'``: the public cluster-contrast code through
+            ``tools/analysis/public_cluster_contrast_cpu.py`` with
+            ``public_args`` (needs its checkout, ``--cc-root``).
+        public_args (tuple[str]): Arguments for the public training script
+            (``--seed`` and ``--logs-dir`` are added per run).
+    """
     name: str
     description: str
     config: str
+    runner: str = 'train'
+    public_args: Tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.runner not in ('train', 'public'):
+            raise ValueError(f'Variant {self.name}: runner must be "train" '
+                             f'or "public", got {self.runner!r}')
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,8 @@ class Protocol:
             repository) a run needs, with how to make each.
         work_root (str, optional): Where the runs' work dirs go; None:
             ``work_dirs/ablation/<name>``.
+        curves (tuple[str]): Variants whose per-epoch curves the report
+            draws (``curves.png``); empty: no picture.
     """
     name: str
     title: str
@@ -65,6 +89,7 @@ class Protocol:
     pretrain_option: str = 'model.init_cfg.checkpoint'
     needs: Tuple[Tuple[str, str], ...] = field(default_factory=tuple)
     work_root: Optional[str] = None
+    curves: Tuple[str, ...] = ()
 
     @property
     def default_work_root(self) -> str:
@@ -102,6 +127,14 @@ _IMAGENET_NEEDS = (
      '../../shared/data/cuhk03_labeled data/cuhk03_labeled'),
 )
 _ABL = 'configs/rcl/ablation/'
+_CC_CPU = 'configs/cluster_contrast/cluster_contrast_mobilenetv2_cpu_cuhk03.py'
+_PARITY = 'configs/cluster_contrast/parity/'
+# The CPU recipe of _CC_CPU in the public training script's arguments.
+PUBLIC_CPU_RECIPE = ('-d', 'cuhk03_labeled', '-a', 'mobilenetv2',
+                     '--data-dir', 'data', '--height', '128', '--width', '64',
+                     '-b', '64', '--num-instances', '4', '--iters', '100',
+                     '--epochs', '12', '--step-size', '8', '--momentum',
+                     '0.2', '--eps', '0.6', '--eval-step', '1', '-j', '2')
 _SEMI = 'configs/semi/'
 
 PROTOCOLS: Dict[str, Protocol] = {
@@ -186,6 +219,7 @@ PROTOCOLS: Dict[str, Protocol] = {
                     'camera.py'),
         ),
         main=('baseline', 'hard', 'camera', 'camera_hard'),
+        curves=('camera', 'camera_hard', 'camera_rcl_sink_floor05'),
         others=('rcl', 'csa', 'hps', 'camera_rcl', 'camera_rcl_sink',
                 'camera_rcl_sink_floor05', 'camera_csa_sink',
                 'camera_hps_sink_floor05'),
@@ -193,6 +227,34 @@ PROTOCOLS: Dict[str, Protocol] = {
             'supervised', 'Supervised on L (375 ids, 3,645 images)',
             'configs/supervised/supervised_mobilenetv2_cpu_cuhk03.py'),
         needs=_IMAGENET_NEEDS),
+    'cuhk03_parity':
+    Protocol(
+        name='cuhk03_parity',
+        title='Cluster contrast on CUHK03, ImageNet start (CPU recipe): '
+        'this project against the public implementation',
+        variants=(
+            Variant('ours', 'mmreid_rcl (`cluster_contrast_mobilenetv2_cpu_'
+                    'cuhk03.py`)', _CC_CPU),
+            Variant('public', 'public implementation (same recipe, through '
+                    '`public_cluster_contrast_cpu.py`)', _CC_CPU,
+                    runner='public', public_args=PUBLIC_CPU_RECIPE),
+            Variant('ours_pillow', 'ours, PIL\'s antialiased resize',
+                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_pillow.py'),
+            Variant('ours_erasing', 'ours, the published random erasing '
+                    '(normalised-mean fill, uniform aspect)',
+                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_erasing.py'),
+            Variant('ours_anchor', 'ours, the published instance rule '
+                    '(anchor + other cameras)',
+                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_anchor.py'),
+            Variant('ours_published', 'ours with all three published '
+                    'behaviours',
+                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_published.py'),
+        ),
+        main=('ours', 'public'),
+        others=('ours_published', 'ours_pillow', 'ours_erasing',
+                'ours_anchor'),
+        needs=_IMAGENET_NEEDS,
+        curves=('ours', 'public', 'ours_published')),
 }
 
 
@@ -321,6 +383,18 @@ def protocol_summary(protocol: Protocol, results_dir: str) -> dict:
         supervised=supervised,
         first_clustering=first,
         variants=variants)
+
+
+def curve_runs(protocol: Protocol,
+               results_dir: str) -> Dict[str, List[Tuple[int, dict]]]:
+    """The finished runs of the variants ``protocol.curves`` names, by
+    variant name (for :func:`mmreid_rcl.visualization.protocol_curves.
+    draw_protocol_curves`)."""
+    return {
+        name: load_runs(results_dir, name)
+        for name in protocol.curves
+        if load_runs(results_dir, name)
+    }
 
 
 def _fmt(value, spec):
@@ -458,10 +532,54 @@ def train_command(repo: str, config: str, work_dir: str, seed: int,
     return cmd
 
 
-def finish_run(work_dir: str, results_path: str, wall_time_s: float) -> dict:
+def public_command(repo: str, cc_root: Optional[str], variant: Variant,
+                   work_dir: str, seed: int) -> List[str]:
+    """The command of one run of the public code (it cannot resume: a
+    started run starts again; its log marks where)."""
+    if not cc_root:
+        raise ValueError(f'variant {variant.name} runs the public '
+                         'cluster-contrast code: pass --cc-root, a checkout '
+                         'of alibaba/cluster-contrast-reid')
+    script = osp.join(cc_root, 'examples', 'cluster_contrast_train_usl.py')
+    if not osp.isfile(script):
+        raise ValueError(f'--cc-root {cc_root}: no {script}; expected a '
+                         'checkout of alibaba/cluster-contrast-reid')
+    return [
+        sys.executable,
+        osp.join(repo, 'tools', 'analysis', 'public_cluster_contrast_cpu.py'),
+        '--cc-root', osp.abspath(cc_root), '--eval-before', '--',
+        *variant.public_args, '--seed', str(seed), '--logs-dir', work_dir
+    ]
+
+
+def run_command(repo: str, variant: Variant, work_dir: str, seed: int,
+                options: Sequence[str],
+                cc_root: Optional[str] = None) -> List[str]:
+    """The command of one run of ``variant`` (see :class:`Variant`);
+    ``options`` (``--cfg-options``) apply to this project's runs only."""
+    if variant.runner == 'public':
+        return public_command(repo, cc_root, variant, work_dir, seed)
+    return train_command(repo, variant.config, work_dir, seed, options)
+
+
+def run_summary(variant: Variant, work_dir: str) -> dict:
+    """The per-epoch summary of a finished run: from the scalar logs
+    (this project) or the console log (the public code)."""
+    if variant.runner == 'public':
+        log = osp.join(work_dir, 'train.out')
+        if not osp.isfile(log):
+            raise FileNotFoundError(f'{log} does not exist')
+        with open(log) as f:
+            return public_run_summary(f.read())
+    return epoch_summary(work_dir)
+
+
+def finish_run(work_dir: str, results_path: str, wall_time_s: float,
+               variant: Optional[Variant] = None) -> dict:
     """Summarise a finished run into ``results_path``, with the CPU it
     ran on (float results differ between kinds of CPU)."""
-    summary = epoch_summary(work_dir)
+    summary = epoch_summary(work_dir) if variant is None else \
+        run_summary(variant, work_dir)
     summary['wall_time_s'] = wall_time_s
     summary['machine'] = cpu_description()
     os.makedirs(osp.dirname(results_path) or '.', exist_ok=True)

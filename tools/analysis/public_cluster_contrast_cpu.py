@@ -29,9 +29,13 @@ this script only adds the glue a CPU run needs:
 - every evaluation also prints rank-1 and rank-5, each clustering its
   clusters, outliers and the pseudo labels' ARI / NMI against the true
   train ids (outliers left out, as this project logs them; diagnostic
-  only), and the wall time from one clustering to the next.
+  only), each epoch's end and training time, and the wall time from one
+  clustering to the next.
 
-Lines of its own start with ``[yardstick]``.
+Lines of its own start with ``[yardstick]``;
+:func:`mmreid_rcl.utils.public_run_logs.public_run_summary` reads them
+(``python tools/run_ablation.py --protocol cuhk03_parity --cc-root ...``
+runs this script for its ``public`` variant).
 """
 import argparse
 import functools
@@ -123,6 +127,7 @@ def patch(cc_root: str, weights: str) -> dict:
         # torch.load refuses by default since torch 2.6).
         if not osp.isfile(fpath):
             raise ValueError(f'no checkpoint found at {fpath}')
+        say('test with the best model')
         return torch.load(fpath, map_location='cpu', weights_only=False)
 
     cc_serialization.load_checkpoint = load_own_checkpoint
@@ -140,7 +145,7 @@ def patch(cc_root: str, weights: str) -> dict:
                           rerank=False):
         cmc, mAP = evaluate(self, data_loader, query, gallery, cmc_flag=True,
                             rerank=rerank)
-        say(f'eval mAP {mAP:.4f} rank1 {cmc[0]:.4f} rank5 {cmc[4]:.4f}')
+        say(f'eval mAP {mAP:.6f} rank1 {cmc[0]:.6f} rank5 {cmc[4]:.6f}')
         return (cmc, mAP) if cmc_flag else mAP
 
     cc_eval.Evaluator.evaluate = evaluate_with_cmc
@@ -165,6 +170,16 @@ def patch(cc_root: str, weights: str) -> dict:
             return labels
 
     sklearn.cluster.DBSCAN = DBSCANWithDiagnostics
+
+    import clustercontrast.trainers as cc_trainers
+    train_epoch = cc_trainers.ClusterContrastTrainer.train
+
+    def train_and_say(self, epoch, *args, **kwargs):
+        start = time.time()
+        train_epoch(self, epoch, *args, **kwargs)
+        say(f'trained epoch {epoch + 1} in {time.time() - start:.1f} s')
+
+    cc_trainers.ClusterContrastTrainer.train = train_and_say
     return dict(model=MobileNetV2ReID, eval=cc_eval)
 
 
@@ -192,6 +207,7 @@ def main() -> None:
     if not osp.isfile(args.weights):
         parser.error(f'--weights {args.weights}: no such file (the '
                      'MobileNetV2 ImageNet weights of ../shared/weights)')
+    say('run start')
     parts = patch(args.cc_root, args.weights)
     if args.eval_before:
         import cluster_contrast_train_usl as cct

@@ -15,6 +15,7 @@ _LabelsLike = Union[np.ndarray, torch.Tensor, Sequence[int]]
 # Upper bound of (slot, sample) pairs handled at once when drawing
 # instances, so that a few huge clusters cannot blow up memory.
 _MAX_PAIRS_PER_CHUNK = 1 << 20
+INSTANCE_RULES = ('round_robin', 'anchor_cross_camera')
 
 
 @DATA_SAMPLERS.register_module()
@@ -43,7 +44,14 @@ class IdentitySampler(Sampler):
     and a random order inside each camera, so that they span as many
     cameras as possible (``camera_aware=True``), or are a plain random
     subset otherwise. Samples repeat (drawn with replacement) only when an
-    identity has fewer than K of them.
+    identity has fewer than K of them. ``instance_rule=
+    'anchor_cross_camera'`` draws them as the published cluster-contrast
+    sampler does instead: one anchor uniformly among the identity's
+    samples, then K - 1 among its samples in the other cameras (among its
+    other samples when it has one camera only), without replacement when
+    there are at least K of those and with replacement otherwise, so that
+    a camera with few samples of the identity can fill the K - 1 places
+    with repeats (an identity of a single sample repeats it K times).
 
     Epoch length. An epoch is always ``num_iters`` batches per rank, whatever
     the number of pseudo identities, because ``EpochBasedTrainLoop`` fixes
@@ -81,6 +89,9 @@ class IdentitySampler(Sampler):
             :func:`mmengine.dist.get_dist_info`. Defaults to None.
         world_size (int, optional): Number of processes; None asks
             :func:`mmengine.dist.get_dist_info`. Defaults to None.
+        instance_rule (str): ``'round_robin'`` or ``'anchor_cross_camera'``
+            (needs ``camera_aware``), see Sampling. Defaults to
+            ``'round_robin'``.
         seeded_draws (bool): Yield :class:`DrawIndex` values, so that the
             random transforms of each sample draw from a seed derived from
             (seed, epoch, position in the epoch's stream): augmentation is
@@ -101,7 +112,8 @@ class IdentitySampler(Sampler):
                  label_key: Optional[str] = None,
                  rank: Optional[int] = None,
                  world_size: Optional[int] = None,
-                 seeded_draws: bool = True) -> None:
+                 seeded_draws: bool = True,
+                 instance_rule: str = 'round_robin') -> None:
         check_int(num_instances, 'IdentitySampler num_instances', 1)
         check_int(batch_size, 'IdentitySampler batch_size', 1)
         if batch_size % num_instances != 0:
@@ -126,6 +138,14 @@ class IdentitySampler(Sampler):
             raise ValueError('IdentitySampler takes labels or label_key, not '
                              'both')
 
+        if instance_rule not in INSTANCE_RULES:
+            raise ValueError('IdentitySampler instance_rule must be one of '
+                             f'{INSTANCE_RULES}, got {instance_rule!r}')
+        if instance_rule == 'anchor_cross_camera' and not camera_aware:
+            raise ValueError('IdentitySampler instance_rule='
+                             '"anchor_cross_camera" needs the cameras: set '
+                             'camera_aware=True')
+        self.instance_rule = instance_rule
         if not isinstance(seeded_draws, bool):
             raise TypeError('IdentitySampler seeded_draws must be True or '
                             f'False, got {seeded_draws!r}')
@@ -299,6 +319,8 @@ class IdentitySampler(Sampler):
         Returns:
             np.ndarray: Dataset indices of shape (S, K).
         """
+        if self.instance_rule == 'anchor_cross_camera':
+            return self._draw_anchored(rng, slot_ids)
         counts = self._groups[2][slot_ids]
         out = np.empty((len(slot_ids), self.num_instances), dtype=np.int64)
         # Chunk boundaries so that each chunk expands to a bounded number of
@@ -366,6 +388,30 @@ class IdentitySampler(Sampler):
             picks = rng.integers(0, np.repeat(have, missing))
             out[rows, cols] = order[np.repeat(starts[slot_ids[short]],
                                               missing) + picks]
+        return out
+
+    def _draw_anchored(self, rng: np.random.Generator,
+                       slot_ids: np.ndarray) -> np.ndarray:
+        """``instance_rule='anchor_cross_camera'``: an anchor, then K - 1
+        samples of its identity from other cameras (see Sampling); one
+        slot at a time (a few thousand slots an epoch)."""
+        order, starts, counts, _ = self._groups
+        k = self.num_instances
+        out = np.empty((len(slot_ids), k), dtype=np.int64)
+        for row, identity in enumerate(slot_ids):
+            members = order[starts[identity]:starts[identity] +
+                            counts[identity]]
+            anchor = members[rng.integers(len(members))]
+            others = members[self._cameras[members] !=
+                             self._cameras[anchor]]
+            if not len(others):
+                others = members[members != anchor]
+            out[row, 0] = anchor
+            if not len(others):
+                out[row, 1:] = anchor
+                continue
+            out[row, 1:] = rng.choice(
+                others, size=k - 1, replace=len(others) < k)
         return out
 
     def _batches(self) -> np.ndarray:

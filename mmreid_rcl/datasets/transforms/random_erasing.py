@@ -13,6 +13,13 @@ from mmreid_rcl.utils.validation import check_int, is_real
 # ImageNet mean in BGR order on the 0-255 scale, the order LoadReIDImage
 # produces; erasing runs before normalisation.
 IMAGENET_MEAN_BGR = (103.53, 116.28, 123.675)
+# The pixel values (BGR, 0-255) that the ImageNet normalisation maps to
+# (0.485, 0.456, 0.406) in RGB order: the fill of the published
+# cluster-contrast recipe, which erases after normalising and writes the
+# ImageNet mean itself into the normalised tensor (a light grey, not the
+# mean colour, which normalises to 0). 255 * (m * s + m) per channel.
+NORMALISED_MEAN_FILL_BGR = (126.82, 142.33, 152.0)
+_ASPECT_SAMPLING = ('log_uniform', 'uniform')
 
 
 def _check_range(value, name: str, low: float, high: float) -> tuple:
@@ -33,7 +40,10 @@ class RandomErasing(BaseTransform):
 
     The rectangle's area is uniform in ``area_range`` times the image area
     and its aspect ratio (height / width) is log-uniform in
-    ``aspect_range``, so tall and wide boxes are equally likely. Sizes are
+    ``aspect_range``, so tall and wide boxes are equally likely
+    (``aspect_sampling='log_uniform'``), or uniform in it (``'uniform'``,
+    the published Random Erasing and cluster-contrast code: with the default
+    range, 77 % of the draws are taller than wide). Sizes are
     rounded to whole pixels and a draw whose rounded box does not fit the
     image or leaves the area range is redrawn, up to ``max_attempts``
     times; if none fits, the image is left as it is.
@@ -60,6 +70,13 @@ class RandomErasing(BaseTransform):
         mean (Sequence[float]): Per-channel fill of ``fill='mean'``.
             Defaults to the ImageNet mean in BGR order, 0-255 scale.
         max_attempts (int): Draws tried before giving up. Defaults to 100.
+        aspect_sampling (str): ``'log_uniform'`` or ``'uniform'`` (see
+            above). Defaults to ``'log_uniform'``.
+
+    The published cluster-contrast recipe's erasing is
+    ``RandomErasing(fill=NORMALISED_MEAN_FILL_BGR, aspect_sampling=
+    'uniform')`` (its boxes must also be strictly smaller than the image,
+    which changes nothing at 128 x 64 and above with the default ranges).
     """
 
     def __init__(self,
@@ -68,7 +85,8 @@ class RandomErasing(BaseTransform):
                  aspect_range: Tuple[float, float] = (0.3, 3.33),
                  fill: Union[str, Number, Sequence[Number]] = 'mean',
                  mean: Sequence[float] = IMAGENET_MEAN_BGR,
-                 max_attempts: int = 100) -> None:
+                 max_attempts: int = 100,
+                 aspect_sampling: str = 'log_uniform') -> None:
         if not (is_real(prob) and 0.0 <= prob <= 1.0):
             raise ValueError(
                 f'RandomErasing prob must be in [0, 1], got {prob!r}')
@@ -96,6 +114,10 @@ class RandomErasing(BaseTransform):
         self.mean = tuple(float(v) for v in mean)
         self.max_attempts = check_int(max_attempts,
                                       'RandomErasing max_attempts')
+        if aspect_sampling not in _ASPECT_SAMPLING:
+            raise ValueError('RandomErasing aspect_sampling must be one of '
+                             f'{_ASPECT_SAMPLING}, got {aspect_sampling!r}')
+        self.aspect_sampling = aspect_sampling
 
     @cache_randomness
     def _random_box(self, height: int,
@@ -108,9 +130,11 @@ class RandomErasing(BaseTransform):
         max_area = self.area_range[1] * img_area
         log_aspect = (math.log(self.aspect_range[0]),
                       math.log(self.aspect_range[1]))
+        uniform = self.aspect_sampling == 'uniform'
         for _ in range(self.max_attempts):
             area = np.random.uniform(min_area, max_area)
-            aspect = math.exp(np.random.uniform(*log_aspect))
+            aspect = (np.random.uniform(*self.aspect_range) if uniform else
+                      math.exp(np.random.uniform(*log_aspect)))
             box_h = int(round(math.sqrt(area * aspect)))
             box_w = int(round(math.sqrt(area / aspect)))
             # Rounding can move the area out of range; redraw then, so that
@@ -168,4 +192,5 @@ class RandomErasing(BaseTransform):
         return (f'{self.__class__.__name__}(prob={self.prob}, '
                 f'area_range={self.area_range}, '
                 f'aspect_range={self.aspect_range}, fill={self.fill!r}, '
-                f'mean={self.mean}, max_attempts={self.max_attempts})')
+                f'mean={self.mean}, max_attempts={self.max_attempts}, '
+                f'aspect_sampling={self.aspect_sampling!r})')

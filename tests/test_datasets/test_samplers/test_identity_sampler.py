@@ -283,3 +283,41 @@ def test_start_iter_skips_batches_of_the_same_stream(dataset):
     assert list(sampler) == full
     with pytest.raises(ValueError, match='beyond'):
         sampler.set_start_iter(sampler.num_iters + 1)
+
+
+def test_anchor_cross_camera_rule(dataset):
+    """The published cluster-contrast sampler's rule: an anchor, then
+    K - 1 from the identity's other cameras (its other samples when it has
+    one camera), with replacement when fewer than K candidates."""
+    sampler = _sampler(dataset, num_iters=1200,
+                       instance_rule='anchor_cross_camera')
+    batches = _batches(sampler)
+    anchor_cams_of_1 = []
+    for slot in batches.reshape(-1, K):
+        pids = PIDS[slot]
+        assert (pids == pids[0]).all()
+        pid, anchor, rest = pids[0], slot[0], slot[1:]
+        members = np.flatnonzero(PIDS == pid)
+        other_cams = members[CAMS[members] != CAMS[anchor]]
+        if pid == 4:  # a single sample
+            assert (slot == anchor).all()
+        elif pid == 3:  # one camera, two samples: the other one, repeated
+            assert (rest == members[members != anchor]).all()
+        else:
+            assert np.isin(rest, other_cams).all()
+            if len(other_cams) >= K:  # without replacement
+                assert len(set(rest.tolist())) == K - 1
+        if pid == 1:
+            anchor_cams_of_1.append(CAMS[anchor])
+    # The anchor is uniform over id 1's samples: 1 of 6 is in camera 0.
+    share = np.mean(np.array(anchor_cams_of_1) == 0)
+    assert len(anchor_cams_of_1) > 300 and 0.10 < share < 0.24
+    # Identities per batch are drawn as with the default rule.
+    default = _batches(_sampler(dataset, num_iters=1200))
+    np.testing.assert_array_equal(PIDS[batches], PIDS[default])
+    assert sampler.instance_rule == 'anchor_cross_camera'
+    with pytest.raises(ValueError, match='instance_rule must be one of'):
+        _sampler(dataset, instance_rule='anchor')
+    with pytest.raises(ValueError, match='set camera_aware=True'):
+        _sampler(dataset, camera_aware=False,
+                 instance_rule='anchor_cross_camera')

@@ -111,3 +111,41 @@ def test_fill_channel_mismatch():
     img = np.zeros((16, 8, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match='fill has 2 values'):
         RandomErasing(prob=1.0, fill=(1, 2))(dict(img=img))
+
+
+@pytest.mark.parametrize('sampling, low, high', [
+    ('log_uniform', 0.42, 0.58),  # P(h > w) = 1/2
+    ('uniform', 0.70, 0.84),  # P(h > w) = (3.33 - 1) / (3.33 - 0.3) = 0.77
+])
+def test_aspect_sampling(sampling, low, high):
+    img = np.full((200, 200, 3), 255, dtype=np.uint8)
+    transform = RandomErasing(
+        prob=1.0, area_range=(0.02, 0.1), aspect_sampling=sampling)
+    np.random.seed(3)
+    tall = []
+    for _ in range(400):
+        top, bottom, left, right = _changed_box(
+            img, transform(dict(img=img))['img'])
+        ratio = (bottom - top) / (right - left)
+        assert 0.25 <= ratio <= 3.6
+        tall.append(ratio > 1)
+    # 400 draws: the share's standard deviation is at most 0.025.
+    assert low < np.mean(tall) < high
+    with pytest.raises(ValueError, match='aspect_sampling must be one of'):
+        RandomErasing(aspect_sampling='normal')
+
+
+def test_published_fill_normalises_to_the_imagenet_mean():
+    from mmreid_rcl.datasets.transforms.random_erasing import \
+        NORMALISED_MEAN_FILL_BGR
+    mean = np.array([0.485, 0.456, 0.406])  # RGB, 0-1 scale
+    std = np.array([0.229, 0.224, 0.225])
+    rgb = np.array(NORMALISED_MEAN_FILL_BGR[::-1]) / 255
+    np.testing.assert_allclose((rgb - mean) / std, mean, atol=2e-4)
+    # As written into a uint8 image: within half a grey level.
+    img = np.zeros((20, 10, 3), dtype=np.uint8)
+    np.random.seed(4)
+    out = RandomErasing(prob=1.0, fill=NORMALISED_MEAN_FILL_BGR)(
+        dict(img=img))['img']
+    top, bottom, left, right = _changed_box(img, out)
+    assert (out[top:bottom, left:right] == [127, 142, 152]).all()
