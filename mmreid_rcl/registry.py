@@ -40,61 +40,40 @@ __all__ = [
     'LABEL_GENERATORS', 'KNN_SEARCHERS'
 ]
 
+
+def _child(name: str, parent: Registry, subpackage: str) -> Registry:
+    """A child of one of mmengine's root registries, filled by the modules
+    of ``mmreid_rcl.<subpackage>``."""
+    return Registry(
+        name, parent=parent, locations=[f'mmreid_rcl.{subpackage}'])
+
+
 # Training and running.
-RUNNERS = Registry(
-    'runner', parent=MMENGINE_RUNNERS, locations=['mmreid_rcl.engine'])
-RUNNER_CONSTRUCTORS = Registry(
-    'runner constructor',
-    parent=MMENGINE_RUNNER_CONSTRUCTORS,
-    locations=['mmreid_rcl.engine'])
-LOOPS = Registry(
-    'loop', parent=MMENGINE_LOOPS, locations=['mmreid_rcl.engine'])
-HOOKS = Registry(
-    'hook', parent=MMENGINE_HOOKS, locations=['mmreid_rcl.engine'])
-LOG_PROCESSORS = Registry(
-    'log processor',
-    parent=MMENGINE_LOG_PROCESSORS,
-    locations=['mmreid_rcl.engine'])
-OPTIMIZERS = Registry(
-    'optimizer', parent=MMENGINE_OPTIMIZERS, locations=['mmreid_rcl.engine'])
-OPTIM_WRAPPERS = Registry(
-    'optim_wrapper',
-    parent=MMENGINE_OPTIM_WRAPPERS,
-    locations=['mmreid_rcl.engine'])
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor',
-    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    locations=['mmreid_rcl.engine'])
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler',
-    parent=MMENGINE_PARAM_SCHEDULERS,
-    locations=['mmreid_rcl.engine'])
+RUNNERS = _child('runner', MMENGINE_RUNNERS, 'engine')
+RUNNER_CONSTRUCTORS = _child('runner constructor',
+                             MMENGINE_RUNNER_CONSTRUCTORS, 'engine')
+LOOPS = _child('loop', MMENGINE_LOOPS, 'engine')
+HOOKS = _child('hook', MMENGINE_HOOKS, 'engine')
+LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS, 'engine')
+OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, 'engine')
+OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, 'engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
+                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    'engine')
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS,
+                          'engine')
 
 # Data.
-DATASETS = Registry(
-    'dataset', parent=MMENGINE_DATASETS, locations=['mmreid_rcl.datasets'])
-DATA_SAMPLERS = Registry(
-    'data sampler',
-    parent=MMENGINE_DATA_SAMPLERS,
-    locations=['mmreid_rcl.datasets'])
-TRANSFORMS = Registry(
-    'transform',
-    parent=MMENGINE_TRANSFORMS,
-    locations=['mmreid_rcl.datasets'])
+DATASETS = _child('dataset', MMENGINE_DATASETS, 'datasets')
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, 'datasets')
+TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, 'datasets')
 
 # Models.
-MODELS = Registry(
-    'model', parent=MMENGINE_MODELS, locations=['mmreid_rcl.models'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper',
-    parent=MMENGINE_MODEL_WRAPPERS,
-    locations=['mmreid_rcl.models'])
-WEIGHT_INITIALIZERS = Registry(
-    'weight initializer',
-    parent=MMENGINE_WEIGHT_INITIALIZERS,
-    locations=['mmreid_rcl.models'])
-TASK_UTILS = Registry(
-    'task util', parent=MMENGINE_TASK_UTILS, locations=['mmreid_rcl.models'])
+MODELS = _child('model', MMENGINE_MODELS, 'models')
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, 'models')
+WEIGHT_INITIALIZERS = _child('weight initializer',
+                             MMENGINE_WEIGHT_INITIALIZERS, 'models')
+TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, 'models')
 
 # Pseudo-label generation (clustering algorithms), our own root registry.
 LABEL_GENERATORS = Registry(
@@ -106,19 +85,8 @@ KNN_SEARCHERS = Registry(
     locations=['mmreid_rcl.clustering.knn'])
 
 # Evaluation and visualisation.
-METRICS = Registry(
-    'metric', parent=MMENGINE_METRICS, locations=['mmreid_rcl.evaluation'])
-EVALUATOR = Registry(
-    'evaluator',
-    parent=MMENGINE_EVALUATOR,
-    locations=['mmreid_rcl.evaluation'])
-VISUALIZERS = Registry(
-    'visualizer',
-    parent=MMENGINE_VISUALIZERS,
-    locations=['mmreid_rcl.visualization'])
-VISBACKENDS = Registry(
-    'vis_backend',
-    parent=MMENGINE_VISBACKENDS,
-    locations=['mmreid_rcl.visualization'])
-INFERENCERS = Registry(
-    'inferencer', parent=MMENGINE_INFERENCERS, locations=['mmreid_rcl.apis'])
+METRICS = _child('metric', MMENGINE_METRICS, 'evaluation')
+EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, 'evaluation')
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, 'visualization')
+VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, 'visualization')
+INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS, 'apis')

@@ -392,22 +392,20 @@ def _draw_legs(lab: np.ndarray, f: _Figure) -> None:
 
 def _draw_pelvis(lab: np.ndarray, f: _Figure) -> None:
     """The pelvis, and the skirt over the thighs."""
-    cx, hip_y, hip_half, body_h = f.cx, f.hip_y, f.hip_half, f.body_h
-    pelvis = np.array([
-        _pt(cx - hip_half, hip_y - 0.02 * body_h),
-        _pt(cx + hip_half, hip_y - 0.02 * body_h),
-        _pt(cx + hip_half * 0.8, hip_y + 0.07 * body_h),
-        _pt(cx - hip_half * 0.8, hip_y + 0.07 * body_h)
-    ])
-    cv2.fillConvexPoly(lab, pelvis, _BOTTOM)
-    if f.ident['bottom_style'] == 'skirt':
-        skirt = np.array([
-            _pt(cx - hip_half, hip_y - 0.02 * body_h),
-            _pt(cx + hip_half, hip_y - 0.02 * body_h),
-            _pt(cx + hip_half * 1.5, hip_y + 0.2 * body_h),
-            _pt(cx - hip_half * 1.5, hip_y + 0.2 * body_h)
+    def from_hips(flare: float, drop: float) -> np.ndarray:
+        """A trapezoid from the hips down to ``drop`` body heights below
+        them, ``flare`` times the hips' width at its bottom."""
+        top, bottom = f.hip_y - 0.02 * f.body_h, f.hip_y + drop * f.body_h
+        return np.array([
+            _pt(f.cx - f.hip_half, top),
+            _pt(f.cx + f.hip_half, top),
+            _pt(f.cx + f.hip_half * flare, bottom),
+            _pt(f.cx - f.hip_half * flare, bottom)
         ])
-        cv2.fillConvexPoly(lab, skirt, _BOTTOM)
+
+    cv2.fillConvexPoly(lab, from_hips(0.8, 0.07), _BOTTOM)  # pelvis
+    if f.ident['bottom_style'] == 'skirt':
+        cv2.fillConvexPoly(lab, from_hips(1.5, 0.2), _BOTTOM)
 
 
 def _draw_arm(lab: np.ndarray, f: _Figure, i: int,
