@@ -28,16 +28,10 @@ import argparse
 import datetime
 import json
 import os
-import os.path as osp
-import sys
 import tempfile
 import time
 
 import numpy as np
-
-HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.dirname(osp.dirname(HERE)))
-sys.path.insert(0, HERE)
 
 # Two processes should take about half the time of one.
 TARGET_SPEEDUP = 1.6
@@ -65,9 +59,10 @@ def _knn_config(text: str):
 
 def features(num: int, dim: int, seed: int) -> np.ndarray:
     """Seeded synthetic re-ID features (N, D), unit float32: those of
-    ``bench_clustering.make_features``, whose latent space needs D >= 256;
-    a smaller D keeps the first D dimensions of 256, normalised again."""
-    from bench_clustering import CFG, make_features
+    :func:`mmreid_rcl.apis.feature_families.make_features`, whose latent
+    space needs D >= 256; a smaller D keeps the first D dimensions of 256,
+    normalised again."""
+    from mmreid_rcl.apis.feature_families import CFG, make_features
     x, _ = make_features(num, max(dim, CFG['latent']), seed=seed)
     if dim < x.shape[1]:
         x = np.ascontiguousarray(x[:, :dim])

@@ -24,16 +24,12 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
-
-from mmreid_rcl.apis import build_inferencer  # noqa: E402
-from mmreid_rcl.apis import resolve_image_inputs, save_features  # noqa: E402
-from mmreid_rcl.apis.feature_views import extract_view_features  # noqa: E402
-from mmreid_rcl.utils.cli import add_cfg_options  # noqa: E402
-from mmreid_rcl.utils.cli import add_model_run_options  # noqa: E402
-from mmreid_rcl.utils.cli import add_overwrite  # noqa: E402
-from mmreid_rcl.utils.output_files import check_outputs  # noqa: E402
+from mmreid_rcl.apis import (build_inferencer, resolve_image_inputs,
+                             save_features)
+from mmreid_rcl.apis.feature_views import extract_view_features
+from mmreid_rcl.utils.cli import (add_cfg_options, add_model_run_options,
+                                  add_overwrite)
+from mmreid_rcl.utils.output_files import check_outputs
 
 
 def parse_args(argv=None):
