@@ -1,6 +1,7 @@
 """Evaluate a checkpoint on the query and gallery of a config's dataset.
 
     python tools/test.py CONFIG CHECKPOINT
+    python tools/test.py CONFIG --initial-weights   # e.g. ImageNet weights
 """
 import os
 
@@ -28,7 +29,12 @@ keep_freed_memory()
 def parse_args():
     parser = argparse.ArgumentParser(description='Test a re-ID model')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file')
+    parser.add_argument(
+        '--initial-weights',
+        action='store_true',
+        help="evaluate the config's initial weights (its init_cfg, e.g. "
+        'ImageNet weights of the backbone) instead of a checkpoint')
     parser.add_argument('--work-dir', help='where the test logs go')
     parser.add_argument(
         '--allow-partial',
@@ -39,6 +45,8 @@ def parse_args():
     add_cfg_options(parser)
     add_launcher_arguments(parser)
     args = parser.parse_args()
+    if args.initial_weights == (args.checkpoint is not None):
+        parser.error('give a checkpoint or --initial-weights (one of them)')
     export_local_rank(args)
     return args
 
@@ -64,18 +72,22 @@ def set_test_only(cfg: Config, config: str, checkpoint: str) -> None:
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
     cfg = load_run_config(args.config, args.launcher, args.cfg_options,
                           args.work_dir)
     set_test_only(cfg, args.config, args.checkpoint)
     init_run(cfg, args.config, args.launcher)
     runner = Runner.from_cfg(cfg)
-    try:  # before evaluating: refuse a checkpoint of another model
-        load_checkpoint_checked(runner.model, args.checkpoint,
-                                args.allow_partial)
-    except CheckpointMismatchError as err:
-        raise SystemExit(f'{err}\nPass --allow-partial to evaluate anyway.')
+    if args.initial_weights:
+        runner.model.init_weights()
+    else:
+        try:  # before evaluating: refuse a checkpoint of another model
+            load_checkpoint_checked(runner.model, args.checkpoint,
+                                    args.allow_partial)
+        except CheckpointMismatchError as err:
+            raise SystemExit(
+                f'{err}\nPass --allow-partial to evaluate anyway.')
     metrics = runner.test()
     print(metrics)
 

@@ -165,3 +165,15 @@ def test_test_tool_evaluates_a_checkpoint_and_train_tool_protects_work_dir(
          str(tmp_path / 'nope.pth')],
         env=env, capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and 'nope.pth' in missing.stderr
+    # The config's initial weights, without a checkpoint; not both.
+    initial = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'test.py'), path,
+         '--initial-weights', '--work-dir', str(tmp_path / 'test_init')],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert initial.returncode == 0, initial.stderr[-3000:]
+    assert 'reid/mAP' in initial.stdout
+    both = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'test.py'), path, str(ckpt),
+         '--initial-weights'],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert both.returncode == 2 and 'one of them' in both.stderr
