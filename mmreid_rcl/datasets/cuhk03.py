@@ -21,12 +21,8 @@ class CUHK03Dataset(ReIDImageFolder):
     cameras ``c1`` and ``c2`` become 0 and 1. Person id 0 is a real
     identity here, not a distractor.
 
-    Args:
-        data_root (str): Root folder of the data set (one box type).
-        split (str): ``'train'``, ``'query'``, ``'gallery'`` or ``'test'``.
-            Defaults to ``'train'``.
-        **kwargs: Arguments of :class:`ReIDImageFolder` and
-            :class:`BaseReIDDataset`.
+    Arguments are those of :class:`ReIDImageFolder` (``data_root``: the
+    folder of one box type, ``split``, ...) and :class:`BaseReIDDataset`.
     """
 
     METAINFO: dict = dict(dataset_name='CUHK03')

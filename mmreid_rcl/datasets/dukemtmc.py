@@ -21,12 +21,8 @@ class DukeMTMCDataset(ReIDImageFolder):
     cameras ``c1``-``c8`` become 0-7. Duke has no junk or id-0 distractor
     images.
 
-    Args:
-        data_root (str): Root folder of the data set.
-        split (str): ``'train'``, ``'query'``, ``'gallery'`` or ``'test'``.
-            Defaults to ``'train'``.
-        **kwargs: Arguments of :class:`ReIDImageFolder` and
-            :class:`BaseReIDDataset`.
+    Arguments are those of :class:`ReIDImageFolder` (``data_root``,
+    ``split``, ...) and :class:`BaseReIDDataset`.
     """
 
     METAINFO: dict = dict(dataset_name='DukeMTMC-reID')

@@ -19,12 +19,8 @@ class Market1501Dataset(ReIDImageFolder):
     person ``-1`` (junk boxes) is dropped, person ``0`` (distractor boxes)
     stays in the gallery only, and cameras ``c1``-``c6`` become 0-5.
 
-    Args:
-        data_root (str): Root folder of the data set.
-        split (str): ``'train'``, ``'query'``, ``'gallery'`` or ``'test'``.
-            Defaults to ``'train'``.
-        **kwargs: Arguments of :class:`ReIDImageFolder` and
-            :class:`BaseReIDDataset`.
+    Arguments are those of :class:`ReIDImageFolder` (``data_root``,
+    ``split``, ...) and :class:`BaseReIDDataset`.
     """
 
     METAINFO: dict = dict(dataset_name='Market-1501')

@@ -20,12 +20,8 @@ class VeRi776Dataset(ReIDImageFolder):
     vehicle id, then the camera ``c001``-``c020``, which becomes 0-19. The
     ``person_id`` field holds the vehicle id.
 
-    Args:
-        data_root (str): Root folder of the data set.
-        split (str): ``'train'``, ``'query'``, ``'gallery'`` or ``'test'``.
-            Defaults to ``'train'``.
-        **kwargs: Arguments of :class:`ReIDImageFolder` and
-            :class:`BaseReIDDataset`.
+    Arguments are those of :class:`ReIDImageFolder` (``data_root``,
+    ``split``, ...) and :class:`BaseReIDDataset`.
     """
 
     METAINFO: dict = dict(dataset_name='VeRi-776')

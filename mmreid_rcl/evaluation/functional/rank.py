@@ -437,16 +437,10 @@ def per_query_metrics(distmat: ArrayLike, q_pids: ArrayLike,
                       g_camids: ArrayLike) -> Dict[str, np.ndarray]:
     """AP, INP and first-match rank of every query.
 
-    The ranking and the protocol are those of :func:`evaluate_rank`,
-    whose mAP and mINP are the means of ``AP`` and ``INP`` over the
-    queries with a match.
-
-    Args:
-        distmat (np.ndarray | Tensor): Distances of shape (Q, G).
-        q_pids (np.ndarray | Tensor): Query identities, shape (Q, ).
-        g_pids (np.ndarray | Tensor): Gallery identities, shape (G, ).
-        q_camids (np.ndarray | Tensor): Query cameras, shape (Q, ).
-        g_camids (np.ndarray | Tensor): Gallery cameras, shape (G, ).
+    The arguments, the ranking and the protocol are those of
+    :func:`evaluate_rank` (distances (Q, G), query and gallery identities
+    and cameras), whose mAP and mINP are the means of ``AP`` and ``INP``
+    over the queries with a match.
 
     Returns:
         dict: arrays of shape (Q, ): ``AP`` and ``INP`` (float64 in

@@ -1,8 +1,7 @@
 from .cluster_attention_aggregator import (ClusterAttentionAggregator,
                                            group_into_sets)
-from .gap import GlobalAveragePooling
 from .gem import GeneralizedMeanPooling
-from .gmp import GlobalMaxPooling
+from .global_pooling import GlobalAveragePooling, GlobalMaxPooling
 from .reid_neck import ReIDNeck
 from .similarity_attention_aggregator import SimilarityAttentionAggregator
 
