@@ -130,6 +130,10 @@ def report(protocol, results, out_dir, command):
     if runs:
         out = plot_protocol_curves(runs, osp.join(out_dir, 'curves.png'),
                                    title=protocol.title)
+        with open(osp.join(out_dir, 'README.md'), 'a') as f:
+            f.write(f'\nPer-epoch curves of {", ".join(runs)} (thin: one '
+                    'seed; thick: the mean over seeds):\n\n'
+                    '![per-epoch curves](curves.png)\n')
         text += f'\n\nPer-epoch curves: {out}'
     return text
 

@@ -142,3 +142,22 @@ def test_tool_report_only_and_bad_variant(tmp_path):
         cwd=REPO)
     assert bad.returncode == 2
     assert "unknown variants ['nonsense']" in bad.stderr
+
+
+def test_tool_draws_the_curves_a_protocol_names(tmp_path):
+    """cuhk03_parity names ours and public: their runs are drawn into
+    curves.png, which the protocol's README shows."""
+    (tmp_path / 'runs').mkdir()
+    _run_json(tmp_path / 'runs' / 'ours_seed0.json', 9.0)
+    _run_json(tmp_path / 'runs' / 'public_seed0.json', 10.0)
+    out = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'run_ablation.py'),
+         '--protocol', 'cuhk03_parity', '--report-only', '--out-dir',
+         str(tmp_path)], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / 'curves.png').stat().st_size > 1000
+    readme = (tmp_path / 'README.md').read_text()
+    assert '![per-epoch curves](curves.png)' in readme
+    assert 'Per-epoch curves of ours, public' in readme
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert sorted(summary['variants']) == ['ours', 'public']
