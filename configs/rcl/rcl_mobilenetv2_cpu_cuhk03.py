@@ -1,5 +1,7 @@
 # RCL with the CPU recipe on CUHK03 (MobileNetV2, 128x64, 16 x 4, 12 epochs).
-_base_ = ['../cluster_contrast/cluster_contrast_mobilenetv2_cpu_cuhk03.py']
+# On the CPU recipe as it was until 2026-12-07 (the images and batches
+# its recorded figures were measured with).
+_base_ = ['../cluster_contrast/cluster_contrast_mobilenetv2_cpu_cuhk03_previous.py']
 
 model = dict(
     type='RCL',

@@ -14,7 +14,9 @@
 # checkpoint is read from checkpoints/, not from the work dir, so that
 # re-running or cleaning the supervised work dir cannot change what this
 # run starts from. `--resume` restores from this run's own checkpoints.
-_base_ = ['../cluster_contrast/cluster_contrast_mobilenetv2_cpu_cuhk03.py']
+# On the CPU recipe as it was until 2026-12-07 (the images and batches
+# its recorded figures were measured with).
+_base_ = ['../cluster_contrast/cluster_contrast_mobilenetv2_cpu_cuhk03_previous.py']
 
 warm_start_checkpoint = \
     'checkpoints/supervised_mobilenetv2_cpu_cuhk03_labelled.pth'

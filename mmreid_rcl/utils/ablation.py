@@ -238,23 +238,24 @@ PROTOCOLS: Dict[str, Protocol] = {
             Variant('public', 'public implementation (same recipe, through '
                     '`public_cluster_contrast_cpu.py`)', _CC_CPU,
                     runner='public', public_args=PUBLIC_CPU_RECIPE),
-            Variant('ours_pillow', 'ours, PIL\'s antialiased resize',
-                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_pillow.py'),
-            Variant('ours_erasing', 'ours, the published random erasing '
-                    '(normalised-mean fill, uniform aspect)',
-                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_erasing.py'),
-            Variant('ours_anchor', 'ours, the published instance rule '
-                    '(anchor + other cameras)',
-                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_anchor.py'),
-            Variant('ours_published', 'ours with all three published '
-                    'behaviours',
-                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_published.py'),
+            Variant('ours_previous', 'ours as before 2026-12-07 (OpenCV '
+                    'resize, mean-colour erasing, round-robin instances)',
+                    'configs/cluster_contrast/cluster_contrast_mobilenetv2_'
+                    'cpu_cuhk03_previous.py'),
+            Variant('ours_cv2', 'ours, OpenCV\'s resize (no antialiasing)',
+                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_cv2.py'),
+            Variant('ours_mean_erasing', 'ours, random erasing with the '
+                    'mean colour and a log-uniform aspect',
+                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_mean_erasing.py'),
+            Variant('ours_round_robin', 'ours, instances round-robin over '
+                    'the cameras',
+                    _PARITY + 'cc_mobilenetv2_cpu_cuhk03_round_robin.py'),
         ),
         main=('ours', 'public'),
-        others=('ours_published', 'ours_pillow', 'ours_erasing',
-                'ours_anchor'),
+        others=('ours_previous', 'ours_cv2', 'ours_mean_erasing',
+                'ours_round_robin'),
         needs=_IMAGENET_NEEDS,
-        curves=('ours', 'public', 'ours_published')),
+        curves=('ours', 'public', 'ours_previous')),
 }
 
 

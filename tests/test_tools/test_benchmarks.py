@@ -102,6 +102,9 @@ def test_bench_extraction_loading_and_malloc_rows(tmp_path):
     loading = bench.loading_worker(args)
     assert loading['images'] == 6
     assert loading['source'] == 'generated 64x128 JPEGs'
+    # Both resizes timed: the configs' (PIL) and the OpenCV switch.
+    assert loading['images_per_second'] > 0
+    assert loading['images_per_second_cv2'] > 0
     model = dict(
         model='mobilenetv2',
         baseline=dict(option='fp32', batch=4, images_per_second=10.0),
@@ -113,6 +116,7 @@ def test_bench_extraction_loading_and_malloc_rows(tmp_path):
     _check_rows(rows)
     assert 'decode + resize' in rows[0]['figure']
     assert 'extracts at its best' in rows[0]['comparison']
+    assert "OpenCV's resize" in rows[0]['comparison']
     assert 'x2.00 vs glibc' in rows[1]['comparison']
     assert rows[1]['met'] is True and rows[2]['met'] is False
 

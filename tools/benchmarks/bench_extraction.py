@@ -35,7 +35,8 @@ Data loading, measured apart in its own process: decoding and resizing
 (``LoadReIDImage`` + ``Resize`` to the model input, bicubic, as the test
 pipeline) in one worker with one thread, on the files of ``--data-root``
 (or on generated JPEGs when it is missing), after one pass that puts the
-files in the page cache.
+files in the page cache; with the configs' resize (PIL's, which
+antialiases) and with OpenCV's, the switch that reverts it.
 
 Each model and the data loading run in a fresh subprocess. ``--json OUT``
 writes rows ``{stage, figure, comparison, target, met}`` (what
@@ -216,8 +217,12 @@ def write_synthetic_jpegs(folder: str, num: int, seed: int) -> list:
     return paths
 
 
-def test_pipeline(height: int, width: int, pack: bool = True):
-    """The test pipeline of the configs at the given size."""
+def test_pipeline(height: int,
+                  width: int,
+                  pack: bool = True,
+                  backend: str = 'pillow'):
+    """The test pipeline of the configs at the given size (``backend``:
+    the resize's, ``'pillow'`` as in the configs or ``'cv2'``)."""
     from mmcv.transforms import Compose
 
     from mmreid_rcl.utils import register_all_modules
@@ -228,7 +233,8 @@ def test_pipeline(height: int, width: int, pack: bool = True):
             type='Resize',
             scale=(width, height),
             keep_ratio=False,
-            interpolation='bicubic'),
+            interpolation='bicubic',
+            backend=backend),
     ]
     if pack:
         steps.append(dict(type='PackReIDInputs'))
@@ -466,21 +472,24 @@ def loading_worker(args) -> dict:
         tmp = tempfile.TemporaryDirectory()
         files = write_synthetic_jpegs(tmp.name, args.load_images, args.seed)
         source = 'generated 64x128 JPEGs'
-    pipeline = test_pipeline(args.height, args.width, pack=False)
     for f in files:  # page cache
         with open(f, 'rb') as fh:
             fh.read()
-    start = time.perf_counter()
-    for f in files:
-        pipeline(dict(img_path=f))
-    elapsed = time.perf_counter() - start
+    rates = {}
+    for backend in ('pillow', 'cv2'):
+        pipeline = test_pipeline(
+            args.height, args.width, pack=False, backend=backend)
+        start = time.perf_counter()
+        for f in files:
+            pipeline(dict(img_path=f))
+        rates[backend] = len(files) / (time.perf_counter() - start)
     if tmp is not None:
         tmp.cleanup()
     return dict(
         source=source,
         images=len(files),
-        seconds=elapsed,
-        images_per_second=len(files) / elapsed)
+        images_per_second=rates['pillow'],
+        images_per_second_cv2=rates['cv2'])
 
 
 # -- rows -------------------------------------------------------------------
@@ -561,9 +570,11 @@ def loading_rows(result: dict, models: list) -> list:
     return [
         dict(
             stage=STAGE,
-            figure=f'decode + resize (test pipeline): {rate:.0f} img/s per '
-            'worker (1 thread)',
-            comparison=(f'{result["images"]} images of {result["source"]}' +
+            figure=f'decode + resize (test pipeline, PIL): {rate:.0f} img/s '
+            'per worker (1 thread)',
+            comparison=(f'{result["images"]} images of {result["source"]}; '
+                        f'OpenCV\'s resize (no antialiasing) '
+                        f'{result["images_per_second_cv2"]:.0f} img/s' +
                         ''.join(f'; {n}' for n in needs)),
             target='',
             met=None)

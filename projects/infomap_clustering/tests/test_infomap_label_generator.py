@@ -60,7 +60,7 @@ def test_built_from_the_project_config_through_custom_imports():
     # Everything else is the DBSCAN recipe it is based on.
     base = Config.fromfile(str(
         PROJECT.parents[1] / 'configs' / 'cluster_contrast' /
-        'cluster_contrast_mobilenetv2_cpu_cuhk03.py'))
+        'cluster_contrast_mobilenetv2_cpu_cuhk03_previous.py'))
     assert cfg.model == base.model
     assert cfg.train_dataloader == base.train_dataloader
     assert cfg.train_cfg == base.train_cfg
