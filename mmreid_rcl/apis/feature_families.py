@@ -89,6 +89,21 @@ def family_name(family: str) -> str:
     return 'real features ' + osp.basename(family)
 
 
+def _identity_sizes(rng: np.random.Generator, num: int,
+                    num_ids: int) -> np.ndarray:
+    """Images per identity: log-normal, at least 2, adjusted to sum to
+    ``num`` (int64, (num_ids,))."""
+    weights = rng.lognormal(0.0, 0.6, num_ids)
+    sizes = np.maximum(2, np.floor(weights / weights.sum() * num))
+    sizes = sizes.astype(np.int64)
+    while sizes.sum() != num:
+        diff = int(num - sizes.sum())
+        pick = rng.choice(num_ids, min(abs(diff), num_ids), replace=False)
+        sizes[pick] += np.sign(diff)
+        sizes = np.maximum(sizes, 2)
+    return sizes
+
+
 def make_features(num: int,
                   dim: int = 2048,
                   num_ids: Optional[int] = None,
@@ -129,15 +144,7 @@ def make_features(num: int,
     def normal(*shape):
         return rng.standard_normal(shape, dtype=np.float32)
 
-    # Identity sizes: log-normal, at least 2, adjusted to sum to N.
-    weights = rng.lognormal(0.0, 0.6, num_ids)
-    sizes = np.maximum(2, np.floor(weights / weights.sum() * num))
-    sizes = sizes.astype(np.int64)
-    while sizes.sum() != num:
-        diff = int(num - sizes.sum())
-        pick = rng.choice(num_ids, min(abs(diff), num_ids), replace=False)
-        sizes[pick] += np.sign(diff)
-        sizes = np.maximum(sizes, 2)
+    sizes = _identity_sizes(rng, num, num_ids)
     ids = rng.permutation(np.repeat(np.arange(num_ids), sizes))
     cams = rng.integers(NUM_CAMERAS, size=num)
     scale = np.where(rng.random(num) < hard_share, CFG['hard'], 1.0)
