@@ -134,6 +134,9 @@ def make_features(num: int,
         tuple[np.ndarray, np.ndarray]: unit float32 features (N, D) and
         int64 true ids (N,), in a shuffled order.
     """
+    if dim < CFG['latent']:
+        raise ValueError(f'synthetic features need dim >= the latent rank '
+                         f'{CFG["latent"]}, got dim={dim}')
     rng = np.random.default_rng(seed)
     if num_ids is None:
         num_ids = max(2, int(round(num / IMAGES_PER_ID)))

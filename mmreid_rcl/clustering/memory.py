@@ -51,7 +51,7 @@ from mmreid_rcl.utils.threads import available_cpus
 from .jaccard_distance import DEFAULT_CHUNK_SIZE, PAIR_BLOCK_SIZE
 from .k_reciprocal import OVERLAP_BLOCK_SIZE
 from .knn import (DEFAULT_KNN, AutoKnn, ExactKnn, HNSWKnn, IVFKnn, KnnConfig,
-                  PCAKnn, build_knn, pca_pays_off)
+                  NNDescentKnn, PCAKnn, build_knn, pca_pays_off)
 
 GB = 1 << 30
 MB = 1 << 20
@@ -153,6 +153,8 @@ def knn_memory(num: int, dim: int, k: int,
             return result + FAISS_BLOCK_BYTES
         return _pca_knn_memory(num, dim, k, searcher.pca, result,
                                projected=True)
+    if isinstance(searcher, NNDescentKnn):
+        return _nndescent_memory(num, dim, k, searcher, result)
     # hnsw / ivf: the index holds its own copy of what it searches.
     proj = searcher.dim
     if proj is not None and proj < dim:
@@ -199,6 +201,33 @@ def _pca_knn_memory(num: int, dim: int, k: int, searcher: PCAKnn,
     search = (bound + num * (4 + 1) + result +
               block * KNN_BYTES_PER_CANDIDATE + FAISS_BLOCK_BYTES)
     return max(fit, bound + 2 * 8192 * proj * 4, search)
+
+
+def _nndescent_memory(num: int, dim: int, k: int, searcher: NNDescentKnn,
+                      result: int) -> int:
+    """Peak bytes of a :class:`~mmreid_rcl.clustering.knn.NNDescentKnn`
+    search whose result takes ``result`` bytes."""
+    degree = searcher.graph_degree(k)
+    if num < searcher.min_rows or num <= degree + 1:
+        return result + FAISS_BLOCK_BYTES
+    proj = dim if searcher.dim is None else min(searcher.dim, dim)
+    fit = 0
+    if proj < dim:
+        proj += 1  # the residual's column
+        fit = _principal_axes_memory(dim, searcher.dim,
+                                     min(searcher.train_size, num))
+    data = num * proj * 4
+    # The projection and the index's copy of it; then, with the copy
+    # alone, per sample a pool of (id, distance, flag) candidates (12
+    # bytes each), its new and old neighbour lists and reverse lists (at
+    # most degree + 1 + 5 reverse ids), their headers, and the final
+    # graph.
+    build = data + num * (12 * searcher.pool + 4 *
+                          (degree + 1 + 5 * searcher.reverse) + 160 +
+                          4 * degree)
+    block = min(searcher.block_size, num * (degree + 1))
+    rerank = num * degree * 8 + result + block * KNN_BYTES_PER_CANDIDATE
+    return int(max(fit + data, 2 * data, build, rerank))
 
 
 def _principal_axes_memory(dim: int, proj: int, train: int) -> int:

@@ -44,3 +44,8 @@ def test_a_feature_file_family(tmp_path):
     assert family_name(path) == 'real features views.npz'
     with pytest.raises(ValueError, match='holds 50 rows, fewer than N=60'):
         load_family(path, 60, 2048, None, 0)
+
+
+def test_synthetic_features_need_the_latent_rank():
+    with pytest.raises(ValueError, match='dim >= the latent rank 256'):
+        make_features(100, dim=64)

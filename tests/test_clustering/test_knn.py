@@ -165,6 +165,8 @@ def test_pair_inner_products():
     dict(type='ivf', dim=24, nlist=16, nprobe=16),
     dict(type='hnsw', dim=24, refine=3),
     dict(type='ivf', nlist=16, nprobe=16),
+    dict(type='nndescent', dim=24, min_rows=101),
+    dict(type='nndescent', dim=None, degree=16, pool=32, min_rows=101),
 ])
 def test_approximate_searches_on_easy_data(features, reference, knn):
     x, _ = features
@@ -253,6 +255,7 @@ def test_pca_search_memory_is_linear_in_n():
     dict(type='hnsw'),
     dict(type='ivf', dim=24, nlist=16, nprobe=4),
     dict(type='ivf', nlist=16, nprobe=4),
+    dict(type='nndescent', dim=24, min_rows=101),
 ])
 def test_blocks_do_not_change_the_search(features, knn):
     # Every row is searched (and re-ranked) on its own: blocks of a few

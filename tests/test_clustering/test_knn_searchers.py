@@ -5,11 +5,11 @@ import pytest
 
 from mmreid_rcl.clustering import DBSCANLabelGenerator, knn_search
 from mmreid_rcl.clustering.knn import (BaseKnn, ExactKnn, HNSWKnn, IVFKnn,
-                                       PCAKnn, build_knn)
+                                       NNDescentKnn, PCAKnn, build_knn)
 from mmreid_rcl.registry import KNN_SEARCHERS, LABEL_GENERATORS
 
 SEARCHERS = [('exact', ExactKnn), ('pca', PCAKnn), ('hnsw', HNSWKnn),
-             ('ivf', IVFKnn)]
+             ('ivf', IVFKnn), ('nndescent', NNDescentKnn)]
 
 
 def unit_features(n=400, dim=32, seed=0):
@@ -57,6 +57,8 @@ def test_defaults_and_settings():
     (dict(type='hnsw', dim=8), dict(type='HNSWKnn', dim=8), HNSWKnn(dim=8)),
     (dict(type='ivf', nlist=8), dict(type='IVFKnn', nlist=8),
      IVFKnn(nlist=8)),
+    (dict(type='nndescent', min_rows=101),
+     dict(type='NNDescentKnn', min_rows=101), NNDescentKnn(min_rows=101)),
 ])
 def test_every_form_gives_the_same_neighbours(forms):
     x = unit_features()

@@ -330,3 +330,37 @@ def test_bench_clustering_families(tmp_path):
     assert [s['num'] for s in bench._specs(args)] == [40]
     with pytest.raises(SystemExit):
         bench.parse_args(['--families', 'gaussian'])
+
+
+def test_bench_clustering_approximate_targets():
+    """The 1,000,000 row meets its target only within 30 min, 12 GB and
+    with recall@30 >= 0.95; an approximate row at --approx-at needs
+    recall and ARI >= 0.95; NN-descent is the search of --million."""
+    bench = _load('bench_clustering')
+    assert bench.DEFAULT_APPROX[0] == {'type': 'nndescent'}
+    args = bench.parse_args(['--num', '100000', '--million', '--approx-at',
+                             '100000'])
+    specs = bench._specs(args)
+    assert [s['num'] for s in specs] == [100000, bench.MILLION]
+    assert specs[1]['knn'] == {'type': 'nndescent'} and specs[1]['recall']
+    assert specs[0]['approx'][0] == {'type': 'nndescent'}
+    good = dict(wall=1500.0, peak_mb=11000.0, knn_recall=0.96)
+    assert bench._million_target(good)[1]
+    for bad in (dict(good, wall=1900.0), dict(good, peak_mb=12500.0),
+                dict(good, knn_recall=0.9), {k: v for k, v in good.items()
+                                             if k != 'knn_recall'}):
+        assert not bench._million_target(bad)[1]
+    run = dict(knn='auto', wall=60.0, cpu=100.0, peak_mb=2000.0,
+               above_start_mb=1000.0, loadavg=1.0, time_knn=40.0,
+               knn_method='auto')
+    approx = dict(knn={'type': 'nndescent'}, wall=50.0, cpu=90.0,
+                  peak_mb=2100.0, above_start_mb=1100.0, loadavg=1.0,
+                  time_knn=30.0, knn_recall=0.97, ari_vs_main=0.96)
+    result = dict(num=100000, family='synthetic', dim=2048, threads=2,
+                  cpus=2, features_mb=781.0, k1=30, main=run,
+                  approx=[approx])
+    rows = bench.build_rows([result])
+    assert rows[-1]['stage'] == 'approximate kNN N=100,000: nndescent'
+    assert rows[-1]['met'] is True
+    approx['ari_vs_main'] = 0.9
+    assert bench.build_rows([result])[-1]['met'] is False

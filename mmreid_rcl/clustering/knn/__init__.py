@@ -9,10 +9,11 @@ search is a searcher registered in
 axes verified row by row, several times faster than brute force on
 features whose bound proves most rows and slower on others; the default,
 ``'auto'`` (:class:`AutoKnn`), proves a sample of rows to choose the
-faster of the two. ``'hnsw'`` (:class:`HNSWKnn`) and ``'ivf'``
-(:class:`IVFKnn`) are approximate, for sizes where even that is too
-slow. :func:`camera_aware_knn` ranks images of the same camera behind
-the others. In a distributed run, :func:`sharded_knn_search` and
+faster of the two. ``'nndescent'`` (:class:`NNDescentKnn`, the graph
+of all samples built by NN-descent), ``'hnsw'`` (:class:`HNSWKnn`) and
+``'ivf'`` (:class:`IVFKnn`) are approximate, for sizes where even that
+is too slow. :func:`camera_aware_knn` ranks images of the same camera
+behind the others. In a distributed run, :func:`sharded_knn_search` and
 :func:`sharded_camera_aware_knn` split the query rows among the ranks.
 """
 from .auto_knn import AutoKnn, pca_cost_share
@@ -23,6 +24,7 @@ from .hnsw_knn import HNSWKnn
 from .index_knn import IndexKnn
 from .inner_products import pair_inner_products
 from .ivf_knn import IVFKnn
+from .nndescent_knn import NNDescentKnn
 from .pca_knn import PCAKnn, pca_pays_off
 from .search import DEFAULT_KNN, build_knn, knn_search
 from .sharded import (gather_shards, shard_rows, sharded_camera_aware_knn,
@@ -30,8 +32,8 @@ from .sharded import (gather_shards, shard_rows, sharded_camera_aware_knn,
 
 __all__ = [
     'DEFAULT_BLOCK_SIZE', 'DEFAULT_KNN', 'AutoKnn', 'BaseKnn', 'ExactKnn',
-    'HNSWKnn', 'IVFKnn', 'IndexKnn', 'KnnConfig', 'PCAKnn', 'build_knn',
-    'camera_aware_knn', 'gather_shards', 'knn_search',
+    'HNSWKnn', 'IVFKnn', 'IndexKnn', 'KnnConfig', 'NNDescentKnn', 'PCAKnn',
+    'build_knn', 'camera_aware_knn', 'gather_shards', 'knn_search',
     'pair_inner_products', 'pca_cost_share', 'pca_pays_off', 'shard_rows',
     'sharded_camera_aware_knn', 'sharded_knn_search'
 ]

@@ -1,8 +1,9 @@
 """The kNN searchers built from a config, and the search through them.
 
 A search is configured as a name (``'auto'``, ``'pca'``, ``'exact'``,
-``'hnsw'``, ``'ivf'``), a dict ``dict(type=<name or class name>,
-**settings)`` or a searcher; :func:`build_knn` resolves the name in
+``'hnsw'``, ``'ivf'``, ``'nndescent'``), a dict
+``dict(type=<name or class name>, **settings)`` or a searcher;
+:func:`build_knn` resolves the name in
 :data:`~mmreid_rcl.registry.KNN_SEARCHERS`.
 """
 import inspect
@@ -34,7 +35,8 @@ def build_knn(knn: KnnConfig) -> BaseKnn:
 
     Args:
         knn (str | dict | BaseKnn): a registered name (``'auto'``,
-            ``'pca'``, ``'exact'``, ``'hnsw'``, ``'ivf'`` or a class name
+            ``'pca'``, ``'exact'``, ``'hnsw'``, ``'ivf'``, ``'nndescent'`` or
+            a class name
             such as ``'HNSWKnn'``), a dict ``dict(type=<name>,
             **settings)`` or a searcher (returned as is).
 
