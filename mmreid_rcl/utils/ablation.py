@@ -250,12 +250,15 @@ PROTOCOLS: Dict[str, Protocol] = {
             Variant('ours_round_robin', 'ours, instances round-robin over '
                     'the cameras',
                     _PARITY + 'cc_mobilenetv2_cpu_cuhk03_round_robin.py'),
+            Variant('rcl_sink', 'full RCL on this recipe (sink aggregator, '
+                    'contrastive + consensus set losses, HPS floor 1/n)',
+                    'configs/rcl/rcl_sink_mobilenetv2_cpu_cuhk03.py'),
         ),
         main=('ours', 'public'),
         others=('ours_previous', 'ours_cv2', 'ours_mean_erasing',
-                'ours_round_robin'),
+                'ours_round_robin', 'rcl_sink'),
         needs=_IMAGENET_NEEDS,
-        curves=('ours', 'public', 'ours_previous')),
+        curves=('ours', 'public', 'ours_previous', 'rcl_sink')),
 }
 
 

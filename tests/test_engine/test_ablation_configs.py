@@ -16,6 +16,8 @@ from mmreid_rcl.utils.run_logs import epoch_summary
 REPO = Path(__file__).resolve().parents[2]
 ABLATIONS = sorted(
     glob.glob(str(REPO / 'configs' / 'rcl' / 'ablation' / '*.py')))
+# The CPU recipes of RCL outside the ablation's folder.
+RCL_CPU = sorted(glob.glob(str(REPO / 'configs' / 'rcl' / '*_cpu_*.py')))
 
 
 @pytest.fixture(scope='module')
@@ -73,7 +75,9 @@ def test_all_ablations_are_there():
     assert names == {'baseline', 'csa', 'hps', 'hard', 'rcl', 'central'}
 
 
-@pytest.mark.parametrize('path', ABLATIONS, ids=lambda p: Path(p).stem)
+@pytest.mark.parametrize(
+    'path', ABLATIONS + RCL_CPU,
+    ids=lambda p: f'{Path(p).parent.name}/{Path(p).stem}')
 def test_ablation_config_trains(path, tiny_root, tmp_path,
                                 imagenet_checkpoint):
     cfg = _shrink(
