@@ -42,12 +42,16 @@ class NNDescentKnn(BaseKnn):
        neighbours, by exact inner products of the features, in blocks of
        ``block_size`` candidates.
 
-    Approximate: for sizes the exact search cannot reach (on 2048-d
-    synthetic features, 100,000 samples: recall@30 0.977 against brute
-    force; see the README for the 1,000,000 figures). Below ``min_rows``
-    samples the search is brute force, exact. The result depends on the
-    threads (NN-descent updates the graph in parallel). The search
-    reports ``knn_path`` and ``knn_graph_degree``.
+    Approximate: for sizes the exact search cannot reach. On 2048-d
+    synthetic features with the defaults: 100,000 samples, recall@30
+    0.969 against brute force and clusters with ARI 0.981 against those
+    of exact neighbours (the misses are mostly among the last of the 30:
+    recall@10 0.991); 1,000,000 samples with ``iterations=18``,
+    recall@30 0.880, the graph's recall flat from round 13 on (README,
+    re-clustering). Below ``min_rows`` samples the search is brute
+    force, exact. The result depends on the threads (NN-descent updates
+    the graph in parallel). The search reports ``knn_path`` and
+    ``knn_graph_degree``.
 
     Args:
         dim (int, optional): principal axes of the projection; ``None``
