@@ -137,5 +137,7 @@ def test_memory_estimate_counts_the_graph():
     bigger = knn_memory(2 * 10**6, 2048, 30, 'nndescent')
     # Projection (257 floats) + pools (96 x 12 bytes) per sample at least.
     assert big > 10**6 * (257 * 4 + 96 * 12)
-    assert big < 10**6 * 4000
+    # Measured at this size (bench_clustering --num 1000000): 4.16 GB
+    # above the features; the estimate covers it, without doubling it.
+    assert 4.16 * 2**30 <= big < 10**6 * 5000
     assert 1.9 < bigger / big < 2.1
