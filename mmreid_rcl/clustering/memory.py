@@ -45,13 +45,14 @@ buffer of faiss' OpenBLAS (128 MB) and the stacks of its threads.
 import ctypes
 import os.path as osp
 import resource
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from mmreid_rcl.utils.threads import available_cpus
 from .jaccard_distance import DEFAULT_CHUNK_SIZE, PAIR_BLOCK_SIZE
 from .k_reciprocal import OVERLAP_BLOCK_SIZE
-from .knn import (DEFAULT_KNN, AutoKnn, ExactKnn, HNSWKnn, IVFKnn, KnnConfig,
-                  NNDescentKnn, PCAKnn, build_knn, pca_pays_off)
+from .knn import (DEFAULT_KNN, AutoKnn, ExactKnn, GraphKnn, HNSWKnn, IVFKnn,
+                  KnnConfig, NNDescentKnn, PCAKnn, PyNNDescentKnn, build_knn,
+                  pca_pays_off)
 
 GB = 1 << 30
 MB = 1 << 20
@@ -90,6 +91,11 @@ FAISS_BLOCK_BYTES = 4096 * 1024 * 4
 # 1,000,000 x 2048, degree 48, 2 threads, against 3.29 GB counted from
 # the lists' sizes, so their part is scaled by this much.
 NNDESCENT_LIST_SLACK = 1.4
+# pynndescent's arrays are allocated whole (numpy): no slack measured yet.
+PYNNDESCENT_SLACK = 1.0
+# What numba's compiler holds after compiling pynndescent's functions
+# (measured about 350 MB at 20,000 samples, whose arrays are small).
+NUMBA_JIT_BYTES = 400 * MB
 
 
 class ClusteringMemoryError(MemoryError):
@@ -160,6 +166,8 @@ def knn_memory(num: int, dim: int, k: int,
                                projected=True)
     if isinstance(searcher, NNDescentKnn):
         return _nndescent_memory(num, dim, k, searcher, result)
+    if isinstance(searcher, PyNNDescentKnn):
+        return _pynndescent_memory(num, dim, k, searcher, result)
     # hnsw / ivf: the index holds its own copy of what it searches.
     proj = searcher.dim
     if proj is not None and proj < dim:
@@ -215,13 +223,7 @@ def _nndescent_memory(num: int, dim: int, k: int, searcher: NNDescentKnn,
     degree = searcher.graph_degree(k)
     if num < searcher.min_rows or num <= degree + 1:
         return result + FAISS_BLOCK_BYTES
-    proj = dim if searcher.dim is None else min(searcher.dim, dim)
-    fit = 0
-    if proj < dim:
-        proj += 1  # the residual's column
-        fit = _principal_axes_memory(dim, searcher.dim,
-                                     min(searcher.train_size, num))
-    data = num * proj * 4
+    data, fit, after = _graph_steps_memory(num, dim, k, searcher, result)
     # The projection and the index's copy of it; then, with the copy
     # alone, per sample a pool of (id, distance, flag) candidates (12
     # bytes each), its new and old neighbour lists and reverse lists (at
@@ -230,9 +232,56 @@ def _nndescent_memory(num: int, dim: int, k: int, searcher: NNDescentKnn,
     lists = (12 * searcher.pool + 4 * (degree + 1 + 5 * searcher.reverse) +
              160 + 4 * degree)
     build = data + num * lists * NNDESCENT_LIST_SLACK
+    return int(max(fit + data, 2 * data, build, after))
+
+
+def _graph_steps_memory(num: int, dim: int, k: int, searcher: GraphKnn,
+                        result: int) -> Tuple[int, int, int]:
+    """Of a :class:`~mmreid_rcl.clustering.knn.GraphKnn` search: the bytes
+    of the vectors the graph is built on, the peak of fitting the axes and
+    the peak of the steps after the build (re-ranking the graph, int32,
+    and searching the weakest rows again on the projection)."""
+    degree = searcher.graph_degree(k)
+    proj = dim if searcher.dim is None else min(searcher.dim, dim)
+    fit = 0
+    if proj < dim:
+        proj += 1  # the residual's column
+        fit = _principal_axes_memory(dim, searcher.dim,
+                                     min(searcher.train_size, num))
+    data = num * proj * 4
     block = min(searcher.block_size, num * (degree + 1))
-    rerank = num * degree * 8 + result + block * KNN_BYTES_PER_CANDIDATE
-    return int(max(fit + data, 2 * data, build, rerank))
+    after = num * degree * 4 + result + block * KNN_BYTES_PER_CANDIDATE
+    if searcher.exact_share:
+        width = min(num, searcher.refine * k)
+        again = min(searcher.block_size, num * (width + k))
+        after = max(after, result + data + again * KNN_BYTES_PER_CANDIDATE +
+                    FAISS_BLOCK_BYTES)
+    if searcher.reverse_edges:
+        # The edges (int32 targets and sources, int64 order and ranks),
+        # the proposals (N x k int32) and a block of 2 k candidates.
+        pairs = min(searcher.block_size, num * 2 * k)
+        after = max(after, result + num * (k - 1) * 24 + num * k * 4 +
+                    pairs * KNN_BYTES_PER_CANDIDATE)
+    return data, fit, after
+
+
+def _pynndescent_memory(num: int, dim: int, k: int,
+                        searcher: PyNNDescentKnn, result: int) -> int:
+    """Peak bytes of a :class:`~mmreid_rcl.clustering.knn.PyNNDescentKnn`
+    search whose result takes ``result`` bytes."""
+    degree = searcher.graph_degree(k)
+    if num < searcher.min_rows or num <= degree + 1:
+        return result + FAISS_BLOCK_BYTES
+    data, fit, after = _graph_steps_memory(num, dim, k, searcher, result)
+    width = degree + 1
+    candidates = searcher.candidates or min(60, width)
+    # The graph's heap (index, distance, flag: 9 bytes an entry), the new
+    # and old candidates of a round (index and priority: 16 bytes), the
+    # forest's leaves, and the graph handed out (indices and distances
+    # copied); times PYNNDESCENT_SLACK.
+    build = num * (9 * width + 16 * candidates + 8 * width + 64)
+    return NUMBA_JIT_BYTES + int(
+        max(fit + data, data + build * PYNNDESCENT_SLACK, after))
 
 
 def _principal_axes_memory(dim: int, proj: int, train: int) -> int:

@@ -22,6 +22,12 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def current_threads() -> int:
+    """Threads faiss' OpenMP loops use now (those that
+    :func:`faiss_num_threads` set, inside it)."""
+    return faiss.omp_get_max_threads()
+
+
 def blas_threads(num_threads: int) -> threadpool_limits:
     """A context that runs the BLAS with ``num_threads`` threads (faiss'
     OpenMP threads unchanged), then restores the previous limit."""

@@ -335,15 +335,15 @@ def test_bench_clustering_families(tmp_path):
 def test_bench_clustering_approximate_targets():
     """The 1,000,000 row meets its target only within 30 min, 12 GB and
     with recall@30 >= 0.95; an approximate row at --approx-at needs
-    recall and ARI >= 0.95; NN-descent is the search of --million."""
+    recall and ARI >= 0.95; pynndescent is the search of --million."""
     bench = _load('bench_clustering')
-    assert bench.DEFAULT_APPROX[0] == {'type': 'nndescent'}
+    assert bench.DEFAULT_APPROX[0] == {'type': 'pynndescent'}
     args = bench.parse_args(['--num', '100000', '--million', '--approx-at',
                              '100000'])
     specs = bench._specs(args)
     assert [s['num'] for s in specs] == [100000, bench.MILLION]
-    assert specs[1]['knn'] == {'type': 'nndescent'} and specs[1]['recall']
-    assert specs[0]['approx'][0] == {'type': 'nndescent'}
+    assert specs[1]['knn'] == {'type': 'pynndescent'} and specs[1]['recall']
+    assert specs[0]['approx'][0] == {'type': 'pynndescent'}
     good = dict(wall=1500.0, peak_mb=11000.0, knn_recall=0.96)
     assert bench._million_target(good)[1]
     for bad in (dict(good, wall=1900.0), dict(good, peak_mb=12500.0),

@@ -12,11 +12,12 @@ min_samples 4, the ``'auto'`` search: brute force or the verified
 projection, whichever a probe finds faster; both return the exact
 neighbours), checks its labels against brute-force exact kNN up to
 ``--exact-max`` samples, and at ``--approx-at`` (32,621) also clusters with
-the approximate ``--approx-knn`` searches (NN-descent, HNSW and IVF, the
-last two on 256 principal axes) to measure their time, memory, kNN recall
+the approximate ``--approx-knn`` searches (the kNN graphs of pynndescent
+and of faiss' NN-descent, HNSW and IVF, all on 256 principal axes) to
+measure their time, memory, kNN recall
 and how far their clusters are from exact (ARI; target: recall and ARI
 of at least 0.95). Sizes above ``--approx-above`` (300,000) are clustered
-with the first approximate search, NN-descent; ``--million`` adds
+with the first approximate search, pynndescent; ``--million`` adds
 1,000,000 features (7.8 GB of features; target: 30 minutes, 12 GB,
 recall@30 0.95). ``--num 100000 --approx-at 100000 --million`` measures
 the approximate clusters against exact ones on 100,000 in the same run.
@@ -168,6 +169,8 @@ MILLION = 1000000
 # Approximate searches compared with exact (at --approx-at), the first of
 # them also used for --million.
 DEFAULT_APPROX = [{
+    'type': 'pynndescent'
+}, {
     'type': 'nndescent'
 }, {
     'type': 'hnsw',
