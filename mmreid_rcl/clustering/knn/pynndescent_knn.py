@@ -1,7 +1,6 @@
 """Approximate kNN search by NN-descent from a random-projection forest
 (the pynndescent library): the neighbour graph of all samples in less
 memory and time than faiss' NN-descent."""
-from contextlib import contextmanager
 from typing import Optional
 
 import numpy as np
@@ -21,19 +20,6 @@ def _import_pynndescent():
             "knn 'pynndescent' needs the pynndescent package "
             f'(pip install pynndescent): {err}') from err
     return numba, pynndescent
-
-
-@contextmanager
-def _numba_threads(numba, num_threads: int):
-    """numba's parallel loops on ``num_threads`` threads (at most those it
-    started with), then the previous number."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(num_threads,
-                                     numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 @KNN_SEARCHERS.register_module(name=['PyNNDescentKnn', 'pynndescent'])
@@ -58,10 +44,10 @@ class PyNNDescentKnn(GraphKnn):
     neighbours are the least similar (noisy images: their nearest are
     other people's images that are not each other's neighbours), hence
     the defaults' steps 4 and 5 of :class:`~.GraphKnn`. Measured on
-    2048-d synthetic features, 2 threads, 1,000,000 samples: the graph
-    alone (degree 64) recall@30 about 0.85; with the 30 % least similar
-    rows searched again and reverse edges (the defaults) 0.964, the whole
-    re-clustering in 29 minutes and 11.5 GB, the features' 7.6 GB
+    2048-d synthetic features, 2 threads, 1,000,000 samples: with the
+    least similar 30 % of the rows searched again and reverse edges (the
+    defaults) recall@30 0.964 (0.914 with 20 % and no reverse edges), the
+    whole re-clustering in 29 minutes and 11.5 GB, the features' 7.6 GB
     included (README, re-clustering). The first search of a process
     compiles pynndescent's functions (numba, about 30 s). The result
     depends on the threads.
@@ -135,22 +121,22 @@ class PyNNDescentKnn(GraphKnn):
         the samples themselves (-1 where it found too few)."""
         numba, pynndescent = _import_pynndescent()
         data = np.ascontiguousarray(self.reduced(x), dtype=np.float32)
-        threads = current_threads()
-        with _numba_threads(numba, threads):
-            index = pynndescent.NNDescent(
-                data,
-                metric='euclidean',
-                n_neighbors=degree + 1,
-                n_trees=self.trees,
-                n_iters=self.iterations,
-                max_candidates=self.candidates,
-                delta=self.delta,
-                random_state=self.seed,
-                low_memory=True,
-                compressed=True,
-                n_jobs=threads,
-                verbose=self.verbose)
-            graph = index.neighbor_graph[0]
+        # pynndescent sets numba's threads to n_jobs and restores them.
+        threads = min(current_threads(), numba.config.NUMBA_NUM_THREADS)
+        index = pynndescent.NNDescent(
+            data,
+            metric='euclidean',
+            n_neighbors=degree + 1,
+            n_trees=self.trees,
+            n_iters=self.iterations,
+            max_candidates=self.candidates,
+            delta=self.delta,
+            random_state=self.seed,
+            low_memory=True,
+            compressed=True,
+            n_jobs=threads,
+            verbose=self.verbose)
+        graph = index.neighbor_graph[0]
         del index, data
         return drop_self(graph)
 
