@@ -164,8 +164,14 @@ def knn_memory(num: int, dim: int, k: int,
         # Brute force, or the projection (its probe fits in one block).
         if num < searcher.min_rows:
             return result + FAISS_BLOCK_BYTES
-        return _pca_knn_memory(num, dim, k, searcher.pca, result,
-                               projected=True)
+        rows = searcher.screen_size(num, k) or 0
+        # The screen: its samples and their centred copy, the rows x rows
+        # similarities and bound distances and a partitioned copy.
+        screen = 2 * (rows + rows // 2) * dim * 4 + 3 * rows * rows * 4
+        return max(
+            screen,
+            _pca_knn_memory(num, dim, k, searcher.pca, result,
+                            projected=True))
     if isinstance(searcher, NNDescentKnn):
         return _nndescent_memory(num, dim, k, searcher, result)
     if isinstance(searcher, PyNNDescentKnn):

@@ -10,7 +10,8 @@ from mmreid_rcl.clustering import (DBSCANLabelGenerator, jaccard_distance,
                                    knn_search)
 from mmreid_rcl.clustering.knn import (DEFAULT_KNN, AutoKnn, PCAKnn, build_knn,
                                        pair_inner_products)
-from mmreid_rcl.clustering.pca import principal_axes, reduce_with_residual
+from mmreid_rcl.clustering.pca import (principal_axes, reduce_with_residual,
+                                       rough_principal_axes)
 
 
 def low_rank_features(n=2000, dim=256, rank=24, num_ids=100, noise=0.2,
@@ -148,6 +149,41 @@ def test_principal_axes_find_the_planted_subspace():
     assert axes.shape[0] == 40 and 5 <= axes.shape[1] <= 12
     np.testing.assert_allclose(axes.T @ axes, np.eye(axes.shape[1]),
                                atol=1e-5)
+    # From a start block one round is enough: the planted directions, a
+    # little off, give them back exactly.
+    near = (basis + 0.05 * rng.standard_normal((40, 5))).astype(np.float32)
+    axes, _ = principal_axes(x, 5, train_size=500, num_iters=1, start=near)
+    np.testing.assert_allclose(axes @ axes.T, basis @ basis.T, atol=1e-4)
+    with pytest.raises(ValueError, match='start must be a 40 x w block'):
+        principal_axes(x, 5, start=np.zeros((40, 22), np.float32))
+
+
+def test_rough_principal_axes_find_the_leading_subspace():
+    """The cheap axes of the screen: orthonormal to float32 rounding of a
+    Cholesky factor, spanning nearly what exact axes of the sample span."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.standard_normal((300, 6)))[0]
+    # 6 strong directions over isotropic noise, 200 samples in 300-d.
+    x = (rng.standard_normal((200, 6)) * [9, 8, 7, 6, 5, 4]) @ basis.T
+    x = (x + 0.3 * rng.standard_normal((200, 300)) + 2.0).astype(np.float32)
+    axes, mean = rough_principal_axes(x, 6, seed=3)
+    np.testing.assert_allclose(mean, x.mean(axis=0), atol=1e-5)
+    assert axes.shape == (300, 6) and axes.dtype == np.float32
+    np.testing.assert_allclose(axes.T @ axes, np.eye(6), atol=1e-4)
+    # The slow reference: the top 6 right singular vectors of the centred
+    # sample, in float64.
+    centred = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)
+    exact = np.linalg.svd(centred, full_matrices=False)[2][:6].T
+    assert np.abs(axes @ axes.T - exact @ exact.T).max() < 0.02
+    captured = np.linalg.norm(centred @ axes)**2
+    assert captured >= 0.999 * np.linalg.norm(centred @ exact)**2
+    # Wider requests are cut to the sample's rank, 2048-d features of a
+    # 512-row sample keep their 256 axes orthonormal.
+    axes, _ = rough_principal_axes(x[:20], 64)
+    assert axes.shape == (300, 19)
+    wide = rng.standard_normal((512, 2048)).astype(np.float32)
+    axes, _ = rough_principal_axes(wide * np.linspace(3, 1, 2048), 256)
+    np.testing.assert_allclose(axes.T @ axes, np.eye(256), atol=1e-3)
 
 
 def test_pair_inner_products():

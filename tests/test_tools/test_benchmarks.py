@@ -305,6 +305,18 @@ def test_bench_knn_features_times_the_exact_searches(tmp_path, capsys):
     assert 'one auto searcher, 10 searches (as over epochs): first ' in out
     with pytest.raises(SystemExit, match='missing.npz'):
         bench.main([str(tmp_path / 'missing.npz')])
+    with pytest.raises(SystemExit, match='300 rows, fewer than --num 400'):
+        bench.main([path, '--num', '400'])
+    # A generated family, its figures written.
+    out = str(tmp_path / 'iso.json')
+    assert bench.main(['isotropic', '--num', '500', '--dim', '32', '--k',
+                       '5', '--repeats', '2', '--epochs', '2', '--json',
+                       out]) == 0
+    figures = json.load(open(out))
+    assert (figures['num'], figures['dim']) == (500, 32)
+    assert len(figures['times']['auto']) == 2 and len(figures['epochs']) == 2
+    assert figures['same_as_brute_force']['auto'] == 1.0
+    assert figures['best']['exact'] == min(figures['times']['exact'])
 
 
 def test_bench_clustering_families(tmp_path):

@@ -5,9 +5,10 @@ from typing import Optional, Tuple
 import numpy as np
 
 from mmreid_rcl.registry import KNN_SEARCHERS
+from ..pca import reduce_with_residual, rough_principal_axes
 from .base_knn import DEFAULT_BLOCK_SIZE, BaseKnn
 from .exact_knn import exact_search
-from .pca_knn import PCAKnn
+from .pca_knn import VERIFY_MARGIN, KnownRows, PCAKnn
 
 # The cost model of AutoKnn, in multiply-adds of a BLAS product (fitted on
 # faiss 1.15, one thread, N = 3000 to 8000, 17 to 2048 columns, 10 to 480
@@ -25,9 +26,14 @@ SETUP_COST = 1.5
 # The projection is chosen when its estimated cost is below this share of
 # brute force: the slack covers the model's and the sample's errors.
 PCA_MARGIN = 0.8
+# The screen's estimate of the proven share may be this far below the
+# share the projection needs before it rules the projection out: its axes
+# are rougher than the probe's and its sample small.
+SCREEN_SLACK = 0.25
 
-# The bound vectors and squared norms of PCAKnn.project.
-Projection = Tuple[np.ndarray, np.ndarray]
+# The bound vectors and squared norms of PCAKnn.project, and the rows the
+# probe searched (None when it did not run).
+Projection = Tuple[np.ndarray, np.ndarray, Optional[KnownRows]]
 
 
 def search_cost(n: int, columns: int, kept: int) -> float:
@@ -81,6 +87,69 @@ def pca_cost_share(n: int, full_dim: int, dim: int, k: int, width: int,
     return (first + wider + gathered) / brute + unproven
 
 
+def screen_proven_share(x: np.ndarray,
+                        k: int,
+                        dim: int,
+                        widths: Tuple[int, ...],
+                        rows: int,
+                        seed: int = 0
+                        ) -> Tuple[Tuple[float, ...], np.ndarray]:
+    """Estimates of the share of rows the verified projection proves,
+    from a small sample and without projecting all N rows.
+
+    ``rows // 2`` seeded samples give rough principal axes
+    (:func:`~mmreid_rcl.clustering.pca.rough_principal_axes`); ``rows``
+    others are projected on them and searched among themselves, where
+    a row's k-th neighbour among all N is most like its ``k'``-th among the
+    ``rows - 1`` others, ``k' = floor(k (rows - 1) / (N - 1))`` (at least
+    1), and the bound distance of a search keeping ``w`` candidates like
+    the ``ceil(w (rows - 1) / (N - 1))``-th. A row counts as proven with
+    ``w`` candidates when the similarity bound
+    ``(|x_i|^2 + max |x_j|^2 - d)/2`` of that bound distance is below its
+    ``k'``-th similarity, the criterion of :class:`PCAKnn`. The rounding
+    and the sample's own norms lean toward proving; the rougher axes the
+    other way.
+
+    Args:
+        x (np.ndarray): features (N, D).
+        k (int): neighbours per row.
+        dim (int): principal axes.
+        widths (tuple[int]): candidates kept, one estimate each.
+        rows (int): rows of the sample searched, ``1.5 rows <= N``;
+            with ``k (rows - 1) < N - 1`` the estimates lean toward brute
+            force (:meth:`AutoKnn.screen_size` avoids that).
+        seed (int): seed of the samples and of the axes.
+
+    Returns:
+        tuple: the estimated proven share for each width, and the rough
+        axes (D, d) float32, which :meth:`PCAKnn.project` can start its
+        fit from.
+    """
+    n = len(x)
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(n, rows + rows // 2, replace=False)
+    axes, mean = rough_principal_axes(
+        x[np.sort(picked[rows:])], dim, seed=seed)
+    sample = x[np.sort(picked[:rows])]
+    z = reduce_with_residual(sample, axes, mean)
+    sims = sample @ sample.T
+    np.fill_diagonal(sims, -np.inf)
+    z_sq = np.einsum('ij,ij->i', z, z)
+    dist = z_sq[:, None] + z_sq[None] - 2 * (z @ z.T)
+    np.fill_diagonal(dist, np.inf)
+    scale = (rows - 1) / (n - 1)
+    kept = max(1, int(k * scale))
+    kth = -np.partition(-sims, kept - 1, axis=1)[:, kept - 1]
+    sq_norms = np.einsum('ij,ij->i', sample, sample)
+    shares = []
+    for width in widths:
+        rank = min(rows - 1, max(kept + 1, int(np.ceil(width * scale))))
+        bound_dist = np.partition(dist, rank - 1, axis=1)[:, rank - 1]
+        bound = (sq_norms + sq_norms.max() - bound_dist) / 2
+        shares.append(float(np.mean(bound + VERIFY_MARGIN < kth)))
+    return tuple(shares), axes
+
+
 @KNN_SEARCHERS.register_module(name=['AutoKnn', 'auto'])
 class AutoKnn(BaseKnn):
     """Exact neighbours by brute force or by the verified projection of
@@ -97,10 +166,23 @@ class AutoKnn(BaseKnn):
     2. Brute force if the projection could not pay even with every row
        proven: the share of brute force its fit, projection and first pass
        cost reaches :data:`PCA_MARGIN` (0.8).
-    3. Otherwise the features are projected and :meth:`PCAKnn.first_pass`
+    3. With N from 6 ``screen_rows`` to about ``2 k screen_rows``, a
+       screen that projects no more than ``3 screen_rows`` samples
+       (:meth:`screen_size`, :func:`screen_proven_share`:
+       rough axes from half of them, the others searched among
+       themselves) estimates the shares the first and the wider pass
+       would prove; when even those estimates plus :data:`SCREEN_SLACK`
+       (0.25) leave the projection unable to pay (step 4's threshold),
+       brute force, without projecting all N rows. On features where the
+       projection proves nothing (isotropic ones) this saves most of the
+       probe's cost: the screen costs a few percent of brute force where
+       the probe costs about a tenth. Otherwise the probe's fit starts
+       from the screen's rough axes and needs one round instead of three,
+       which pays for most of the screen.
+    4. Otherwise the features are projected and :meth:`PCAKnn.first_pass`
        runs on ``probe_rows`` seeded random rows, each searched among all
        N: the share u1 it leaves estimates that of all rows.
-    4. With the projection paid, the projected search costs, relative to
+    5. With the projection paid, the projected search costs, relative to
        brute force (P = 128, w = ``refine * k`` candidates)::
 
            [(P + dim + 1 + 1.5 w)(1 + u1) + 4.5 w u1] / (P + D + 1.5 k)
@@ -117,7 +199,8 @@ class AutoKnn(BaseKnn):
 
     The probe costs the projection (0.1 to 0.4 of brute force at N =
     5,000 to 8,000) and the first pass of ``probe_rows`` rows, wasted when
-    brute force is chosen then; the projection is reused otherwise. A
+    brute force is chosen then (unless the screen ruled it out first);
+    the projection is reused otherwise. A
     searcher used again on a problem of the same N, D and ``k`` (the
     re-clustering of every epoch: the label generator keeps one searcher)
     reuses its last choice, without a probe, for ``reprobe_every - 1``
@@ -129,8 +212,9 @@ class AutoKnn(BaseKnn):
     (``knn_path`` and, for the projection, ``knn_unproven_rows`` and
     ``knn_brute_force_rows``), ``knn_choice`` states the choice and its
     reason, e.g. ``'auto: exact (probe proved 43% of 512 sampled rows,
-    PCA pays above 80%)'``, and ``knn_probe_proven`` the share of the
-    sample the probe proved (when it ran).
+    PCA pays above 80%)'``, ``knn_screen_proven`` the share the screen
+    estimated for the wider pass (when it ran) and ``knn_probe_proven``
+    the share of the sample the probe proved (when it ran).
 
     Args:
         min_rows (int): below this many samples, brute force without a
@@ -145,6 +229,9 @@ class AutoKnn(BaseKnn):
         block_size (int): candidates searched at once. Defaults to 2**20.
         reprobe_every (int): probe at most every this many searches of a
             problem of one size (1: at every search). Defaults to 10.
+        screen_rows (int): rows the screen searches among themselves, at
+            least (0: no screen; see :meth:`screen_size`). Defaults to
+            1024.
     """
     name = 'auto'
     searches_rows = True
@@ -157,8 +244,12 @@ class AutoKnn(BaseKnn):
                  train_size: int = 2048,
                  seed: int = 0,
                  block_size: int = DEFAULT_BLOCK_SIZE,
-                 reprobe_every: int = 10) -> None:
+                 reprobe_every: int = 10,
+                 screen_rows: int = 1024) -> None:
         self.min_rows = self._positive_int('min_rows', min_rows)
+        if isinstance(screen_rows, bool) or screen_rows != 0:
+            self._positive_int('screen_rows', screen_rows)
+        self.screen_rows = screen_rows
         self.probe_rows = self._positive_int('probe_rows', probe_rows)
         self.reprobe_every = self._positive_int('reprobe_every',
                                                 reprobe_every)
@@ -196,7 +287,9 @@ class AutoKnn(BaseKnn):
         if projection is None:
             info['knn_path'] = 'brute force'
             return exact_search(x, k, rows)
-        return self.pca.search_projected(x, *projection, k, info, rows)
+        z, sq_norms, known = projection
+        return self.pca.search_projected(x, z, sq_norms, k, info, rows,
+                                         known)
 
     def _choose(self, x: np.ndarray, k: int,
                 info: dict) -> Tuple[str, Optional[Projection]]:
@@ -211,17 +304,37 @@ class AutoKnn(BaseKnn):
             info['knn_choice_reused'] = True
             reason = (f'as at the last probe: {reason}; probed again in '
                       f'{left} searches')
-            return reason, (self.pca.project(x) if use_pca else None)
+            return reason, ((*self.pca.project(x), None)
+                            if use_pca else None)
         reason, projection = self._probe(x, k, info)
         self._last = (size, projection is not None, reason,
                       self.reprobe_every - 1)
         info['knn_choice_reused'] = False
         return reason, projection
 
+    def screen_size(self, n: int, k: int) -> Optional[int]:
+        """Rows the screen searches for N = ``n``, or None for no screen.
+
+        At least ``screen_rows``, and enough for a row's k-th neighbour
+        among all N to be at least the first among them
+        (``k (rows - 1) >= N - 1``): with fewer the screen would compare
+        the bound with a farther neighbour and lean toward brute force.
+        None when the screen is off, when N is below 6 ``screen_rows``
+        (the sample would be a large part of N) or when it would take
+        more than 2 ``screen_rows`` rows (N above about 61,000 at k = 30
+        and 1,024 rows, where the probe costs a few percent of brute
+        force at most).
+        """
+        if not self.screen_rows or n < 6 * self.screen_rows:
+            return None
+        rows = max(self.screen_rows, -(-(n - 1) // k) + 1)
+        return rows if rows <= 2 * self.screen_rows else None
+
     def _probe(self, x: np.ndarray, k: int,
                info: dict) -> Tuple[str, Optional[Projection]]:
-        """The reason of the choice, and the projection (bound vectors and
-        squared norms) when it is the faster search, else None."""
+        """The reason of the choice, and the projection (bound vectors,
+        squared norms and the probe's rows, searched already) when it is
+        the faster search, else None."""
         n, full_dim = x.shape
         if n < self.min_rows:
             return f'N={n} below min_rows={self.min_rows}', None
@@ -232,10 +345,23 @@ class AutoKnn(BaseKnn):
         if best >= PCA_MARGIN:
             return (f'the projection costs at least {best:.0%} of brute '
                     f'force at N={n}, D={full_dim}'), None
-        z, sq_norms = pca.project(x)
+        start = None
+        rows = self.screen_size(n, k)
+        if rows is not None:
+            (first, wider), start = screen_proven_share(
+                x, k, dim, (width, min(n, 4 * width)), rows, self.seed)
+            info['knn_screen_proven'] = wider
+            need = 1 - PCA_MARGIN + pca_cost_share(
+                n, full_dim, dim, k, width,
+                max(0.0, 1 - first - SCREEN_SLACK), 0)
+            if need >= 1 or wider + SCREEN_SLACK < need:
+                return (f'screen: about {wider:.0%} of {rows} sampled rows '
+                        f'provable, PCA pays above {min(need, 1):.0%}'), None
+        z, sq_norms = pca.project(x, start)
         rng = np.random.default_rng(self.seed)
         rows = np.sort(rng.choice(n, min(self.probe_rows, n), replace=False))
-        sims, idx, left = pca.first_pass(x, z, sq_norms, k, rows)
+        sims, idx, first_left = pca.first_pass(x, z, sq_norms, k, rows)
+        left = first_left
         num = len(rows)
         # Proven above 1 - margin + the rest of the cost: below the margin.
         need = 1 - PCA_MARGIN + pca_cost_share(n, full_dim, dim, k, width,
@@ -249,4 +375,7 @@ class AutoKnn(BaseKnn):
                     'sampled rows, PCA cannot pay'), None
         reason = (f'probe proved {proven:.0%} of {num} sampled rows, PCA '
                   f'pays above {need:.0%}')
-        return reason, ((z, sq_norms) if proven > need else None)
+        if proven <= need:
+            return reason, None
+        return reason, (z, sq_norms,
+                        KnownRows(rows, sims, idx, first_left, left))

@@ -1,5 +1,5 @@
 """Exact kNN search through a search on principal axes, verified."""
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import faiss
 import numpy as np
@@ -13,6 +13,25 @@ from .inner_products import pair_inner_products, rerank, rows_per_block
 # Slack on similarities when deciding that no unseen sample can be closer:
 # far above the float32 rounding of the products involved (~1e-6).
 VERIFY_MARGIN = 1e-4
+
+
+class KnownRows(NamedTuple):
+    """Rows a probe has searched by the first and the wider pass.
+
+    Attributes:
+        rows (np.ndarray): the rows (R,), ascending.
+        sims (np.ndarray): their best similarities so far (R, k).
+        idx (np.ndarray): the indices of those (R, k).
+        first_unproven (np.ndarray): positions (in ``rows``) of the rows
+            the first pass did not prove.
+        unproven (np.ndarray): positions of those the wider pass did not
+            prove either (brute force's).
+    """
+    rows: np.ndarray
+    sims: np.ndarray
+    idx: np.ndarray
+    first_unproven: np.ndarray
+    unproven: np.ndarray
 
 
 def pca_pays_off(n: int, full_dim: int, dim: int, width: int,
@@ -181,11 +200,17 @@ class PCAKnn(BaseKnn):
         ``n`` features of dimension ``full_dim``."""
         return min(self.dim, full_dim), min(n, self.refine * k)
 
-    def project(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def project(self,
+                x: np.ndarray,
+                start: Optional[np.ndarray] = None
+                ) -> Tuple[np.ndarray, np.ndarray]:
         """Step 1: the bound vectors ``z`` (N, dim + 1) float32 and the
-        squared norms of the features (N,)."""
+        squared norms of the features (N,); the axes fitted from a random
+        block, or in one round from ``start`` (rough axes, D x w,
+        ``w <= dim + 16``; see
+        :func:`~mmreid_rcl.clustering.pca.principal_axes`)."""
         dim = min(self.dim, x.shape[1])
-        z = project_with_residual(x, dim, self.train_size, self.seed)
+        z = project_with_residual(x, dim, self.train_size, self.seed, start)
         return z, np.einsum('ij,ij->i', x, x)
 
     def search_projected(self,
@@ -194,7 +219,8 @@ class PCAKnn(BaseKnn):
                          sq_norms: np.ndarray,
                          k: int,
                          info: dict,
-                         rows: Optional[slice] = None
+                         rows: Optional[slice] = None,
+                         known: Optional[KnownRows] = None
                          ) -> Tuple[np.ndarray, np.ndarray]:
         """Steps 2 to 5 on every row, or on the query rows ``rows``, ``z``
         and ``sq_norms`` given by :meth:`project`.
@@ -209,6 +235,10 @@ class PCAKnn(BaseKnn):
                 the query rows).
             rows (slice, optional): a contiguous range of query rows,
                 each searched among all N samples; by default every row.
+            known (KnownRows, optional): rows whose first and wider
+                passes already ran (a probe's): those of the query rows
+                are not searched again, only brute-forced where they were
+                left unproven.
 
         Returns:
             tuple[np.ndarray, np.ndarray]: similarities (R, k) and indices
@@ -216,17 +246,57 @@ class PCAKnn(BaseKnn):
         """
         info['knn_path'] = 'pca verified' if self.verify \
             else 'pca approximate'
-        query = None if rows is None else np.arange(rows.start, rows.stop)
-        best_sims, best_idx, unproven = self.first_pass(
-            x, z, sq_norms, k, query)
+        n = len(x)
+        first_row = 0 if rows is None else rows.start
+        num = n - first_row if rows is None else rows.stop - rows.start
+        best_sims = np.empty((num, k), dtype=np.float32)
+        best_idx = np.empty((num, k), dtype=np.int64)
+        todo = np.ones(num, dtype=bool)
+        unproven, left = [], []
+        if known is not None:
+            # The known rows inside the query range, as positions there.
+            inside = (known.rows >= first_row) & (known.rows
+                                                  < first_row + num)
+            pos = known.rows[inside] - first_row
+            best_sims[pos] = known.sims[inside]
+            best_idx[pos] = known.idx[inside]
+            todo[pos] = False
+            for flags, out in ((known.first_unproven, unproven),
+                               (known.unproven, left)):
+                flagged = np.zeros(len(known.rows), dtype=bool)
+                flagged[flags] = True
+                out.append(known.rows[inside & flagged] - first_row)
+        # Positions (in the query range) of the rows to search now; None
+        # for all of them, so that the first pass reads ``z`` in place.
+        search = None if todo.all() and rows is None else np.flatnonzero(
+            todo)
+        query = None if search is None else search + first_row
+        if search is None or len(search):
+            sims, idx, fresh = self.first_pass(x, z, sq_norms, k, query)
+            target = slice(None) if search is None else search
+            best_sims[target], best_idx[target] = sims, idx
+            fresh = fresh if search is None else search[fresh]
+            unproven.append(fresh)
+        unproven = np.sort(np.concatenate(unproven)) if unproven else \
+            np.empty(0, dtype=np.int64)
         info['knn_unproven_rows'] = int(len(unproven))
         if not self.verify:
             return best_sims, best_idx
-        if len(unproven):
-            unproven = self.wider_pass(x, z, sq_norms, k, query, unproven,
-                                       best_sims, best_idx)
-        info['knn_brute_force_rows'] = int(len(unproven))
-        self._brute_force(x, k, query, unproven, best_sims, best_idx)
+        # The rows the known passes left stay left; the others unproven
+        # by the first pass now go through the wider pass.
+        done = np.concatenate(left) if left else np.empty(0, np.int64)
+        wider = np.setdiff1d(unproven, np.flatnonzero(~todo))
+        if len(wider):
+            done = np.concatenate([
+                done,
+                self.wider_pass(x, z, sq_norms, k,
+                                np.arange(first_row, first_row + num),
+                                wider, best_sims, best_idx)
+            ])
+        done = np.sort(done)
+        info['knn_brute_force_rows'] = int(len(done))
+        self._brute_force(x, k, np.arange(first_row, first_row + num), done,
+                          best_sims, best_idx)
         return best_sims, best_idx
 
     def first_pass(self, x: np.ndarray, z: np.ndarray, sq_norms: np.ndarray,
