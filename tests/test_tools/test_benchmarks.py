@@ -317,6 +317,13 @@ def test_bench_knn_features_times_the_exact_searches(tmp_path, capsys):
     assert len(figures['times']['auto']) == 2 and len(figures['epochs']) == 2
     assert figures['same_as_brute_force']['auto'] == 1.0
     assert figures['best']['exact'] == min(figures['times']['exact'])
+    # Without the projection: auto against brute force alone.
+    assert bench.main(['isotropic', '--num', '300', '--dim', '8', '--k',
+                       '5', '--repeats', '1', '--epochs', '1', '--methods',
+                       'exact', 'auto', '--json', out]) == 0
+    assert sorted(json.load(open(out))['times']) == ['auto', 'exact']
+    with pytest.raises(SystemExit):
+        bench.main(['isotropic', '--methods', 'pca', 'auto'])
 
 
 def test_bench_clustering_families(tmp_path):
