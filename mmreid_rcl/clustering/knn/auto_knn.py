@@ -172,7 +172,7 @@ class AutoKnn(BaseKnn):
        rough axes from half of them, the others searched among
        themselves) estimates the shares the first and the wider pass
        would prove; when even those estimates plus :data:`SCREEN_SLACK`
-       (0.25) leave the projection unable to pay (step 4's threshold),
+       (0.25) leave the projection unable to pay (step 5's threshold),
        brute force, without projecting all N rows. On features where the
        projection proves nothing (isotropic ones) this saves most of the
        probe's cost: the screen costs a few percent of brute force where
@@ -181,7 +181,9 @@ class AutoKnn(BaseKnn):
        which pays for most of the screen.
     4. Otherwise the features are projected and :meth:`PCAKnn.first_pass`
        runs on ``probe_rows`` seeded random rows, each searched among all
-       N: the share u1 it leaves estimates that of all rows.
+       N: the share u1 it leaves estimates that of all rows. When the
+       projection is chosen, these rows keep what the probe found
+       (:class:`~.pca_knn.KnownRows`) and are not searched again.
     5. With the projection paid, the projected search costs, relative to
        brute force (P = 128, w = ``refine * k`` candidates)::
 

@@ -284,19 +284,18 @@ class PCAKnn(BaseKnn):
             return best_sims, best_idx
         # The rows the known passes left stay left; the others unproven
         # by the first pass now go through the wider pass.
-        done = np.concatenate(left) if left else np.empty(0, np.int64)
+        query = np.arange(first_row, first_row + num)
+        brute = np.concatenate(left) if left else np.empty(0, np.int64)
         wider = np.setdiff1d(unproven, np.flatnonzero(~todo))
         if len(wider):
-            done = np.concatenate([
-                done,
-                self.wider_pass(x, z, sq_norms, k,
-                                np.arange(first_row, first_row + num),
-                                wider, best_sims, best_idx)
+            brute = np.concatenate([
+                brute,
+                self.wider_pass(x, z, sq_norms, k, query, wider, best_sims,
+                                best_idx)
             ])
-        done = np.sort(done)
-        info['knn_brute_force_rows'] = int(len(done))
-        self._brute_force(x, k, np.arange(first_row, first_row + num), done,
-                          best_sims, best_idx)
+        brute = np.sort(brute)
+        info['knn_brute_force_rows'] = int(len(brute))
+        self._brute_force(x, k, query, brute, best_sims, best_idx)
         return best_sims, best_idx
 
     def first_pass(self, x: np.ndarray, z: np.ndarray, sq_norms: np.ndarray,
