@@ -305,6 +305,9 @@ def test_bench_knn_features_times_the_exact_searches(tmp_path, capsys):
     assert 'one auto searcher, 10 searches (as over epochs): first ' in out
     with pytest.raises(SystemExit, match='missing.npz'):
         bench.main([str(tmp_path / 'missing.npz')])
+    with pytest.raises(SystemExit, match="'isotrpic' is neither a feature "
+                       r'file \(.npz or .npy\) nor a family \(synthetic, '):
+        bench.main(['isotrpic'])
     with pytest.raises(SystemExit, match='300 rows, fewer than --num 400'):
         bench.main([path, '--num', '400'])
     # A generated family, its figures written.

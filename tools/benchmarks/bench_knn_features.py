@@ -76,6 +76,10 @@ def load(args) -> np.ndarray:
         num = args.num or 12936
         return load_family(args.features, num, args.dim, None,
                            args.seed)[0]
+    if not args.features.endswith(('.npz', '.npy')):
+        families = ', '.join(FAMILIES)
+        raise SystemExit(f'{args.features!r} is neither a feature file '
+                         f'(.npz or .npy) nor a family ({families})')
     try:
         x = load_features(args.features)['features']
     except (KeyError, ValueError, OSError) as e:

@@ -249,8 +249,10 @@ class AutoKnn(BaseKnn):
                  reprobe_every: int = 10,
                  screen_rows: int = 1024) -> None:
         self.min_rows = self._positive_int('min_rows', min_rows)
-        if isinstance(screen_rows, bool) or screen_rows != 0:
-            self._positive_int('screen_rows', screen_rows)
+        if isinstance(screen_rows, bool) or not isinstance(
+                screen_rows, (int, np.integer)) or screen_rows < 0:
+            raise ValueError(f'knn {self.name!r}: screen_rows must be an int '
+                             f'>= 0 (0: no screen), got {screen_rows!r}')
         self.screen_rows = screen_rows
         self.probe_rows = self._positive_int('probe_rows', probe_rows)
         self.reprobe_every = self._positive_int('reprobe_every',
