@@ -124,6 +124,25 @@ def test_pick_rates_leave_out_sets_without_an_eligible_member():
     assert np.isnan(rates['hps'])
 
 
+def test_pick_rates_with_members_hps_may_not_pick():
+    weights = np.full((2, 4), 0.25)
+    dispersion = np.array([[0.9, 0.5, 0.1, 0.2], [0.1, 0.2, 0.3, 0.4]])
+    impostor = np.array([[True, False, False, False],
+                         [False, False, True, True]])
+    free = pick_rates(weights, dispersion, dispersion, impostor, floor=0.2)
+    assert free['hps'] == 1.0  # members 0 and 3, both impostors
+    trusted = np.array([[False, True, True, True],
+                        [True, True, True, False]])
+    rates = pick_rates(weights, dispersion, dispersion, impostor, floor=0.2,
+                       trusted=trusted)
+    # Members 1 and 2 instead: genuine, then an impostor.
+    assert rates['hps'] == 0.5 and rates['hps_eligible'] == 0.75
+    trusted[1] = False  # set 1 moves nothing: only set 0 counts
+    rates = pick_rates(weights, dispersion, dispersion, impostor, floor=0.2,
+                       trusted=trusted)
+    assert rates['hps'] == 0.0 and rates['hps_eligible'] == 3 / 8
+
+
 def _clusters_with_impostors(num_clusters=12, size=8, dim=16, seed=0):
     """Tight clusters on their own axes; the last member of every other
     cluster belongs to the next cluster's identity and sits near it."""
@@ -171,6 +190,16 @@ def test_impostor_report_of_an_untrained_similarity_aggregator():
                            prototypes=protos, k=4, sets_per_cluster=30,
                            seed=1)
     assert same['pick_hard'] == report['pick_hard']
+    # Distrusting the members least similar to their cluster's prototype
+    # (here 1 in 16: the planted ones) leaves HPS only genuine members to
+    # pick and changes no weight.
+    trusted = impostor_report(agg, feats, labels, true_ids, 0.0, k=4,
+                              sets_per_cluster=30, seed=1, distrust=1 / 16)
+    untrusted = impostor_report(agg, feats, labels, true_ids, 0.0, k=4,
+                                sets_per_cluster=30, seed=1)
+    assert untrusted['pick_hps'] > 0 and trusted['pick_hps'] == 0.0
+    assert trusted['hps_eligible'] == pytest.approx(1 - drawn)
+    assert trusted['attention_auc'] == untrusted['attention_auc']
     # No cluster of k members: nothing to report.
     assert impostor_report(agg, feats, labels, true_ids, 0.5, k=9) == {}
     with pytest.raises(ValueError, match=r'expected \(N, D\) features'):

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from mmreid_rcl.models.memories import (MeanMemoryUpdate,
-                                        cluster_sample_aggregation)
+                                        cluster_sample_aggregation,
+                                        cluster_trust)
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
 from mmreid_rcl.utils import register_all_modules
@@ -49,10 +50,11 @@ def _fixed_features(model, labels, seed=2):
     return feats
 
 
-def _slow_hps(feats, labels, floor_ratio):
+def _slow_hps(feats, labels, floor_ratio, trusted=None):
     """HPS by hand: per label, the similarity weights of the untrained
     aggregator (softmax of the mean cosine to the other members / 0.1),
-    then the most dispersed member at or above floor / n."""
+    then the most dispersed member at or above floor / n (and trusted;
+    None for a label with no such member)."""
     picks = []
     for label in labels.unique().tolist():
         members = (labels == label).nonzero().flatten().tolist()
@@ -63,9 +65,22 @@ def _slow_hps(feats, labels, floor_ratio):
         agg = F.normalize((w[:, None] * x).sum(0), dim=0)
         disp = 1 - x @ agg
         ok = [i for i in range(len(members))
-              if w[i] >= floor_ratio / len(members)]
-        picks.append(members[max(ok, key=lambda i: (disp[i], -i))])
+              if w[i] >= floor_ratio / len(members) and (
+                  trusted is None or trusted[members[i]])]
+        picks.append(members[max(ok, key=lambda i: (disp[i], -i))]
+                     if ok else None)
     return picks
+
+
+def _moved(before, feats, labels, picks, momentum=0.5):
+    """The memory after one momentum step of each label toward its pick
+    (a label without a pick keeps its prototype)."""
+    expected = before.clone()
+    for row, i in zip(labels.unique(), picks):
+        if i is not None:
+            expected[row] = F.normalize(
+                momentum * before[row] + (1 - momentum) * feats[i], dim=0)
+    return expected
 
 
 @pytest.mark.parametrize('warmup', [0, 2])
@@ -81,11 +96,8 @@ def test_hps_and_its_warmup(batch, warmup):
         if epoch < warmup:  # the memory's own rule: the mean update
             expected = MeanMemoryUpdate()(before, feats, labels, 0.5)
         else:  # one momentum step toward each label's hard positive
-            picks = _slow_hps(feats, labels, 0.5)
-            expected = before.clone()
-            for row, i in zip(labels.unique(), picks):
-                expected[row] = F.normalize(
-                    0.5 * before[row] + 0.5 * feats[i], dim=0)
+            expected = _moved(before, feats, labels,
+                              _slow_hps(feats, labels, 0.5))
         torch.testing.assert_close(model.memory.prototypes, expected,
                                    atol=1e-5, rtol=0)
         assert model.hps_active(epoch) == (epoch >= warmup)
@@ -147,6 +159,8 @@ def test_set_loss_reaches_the_backbone_without_detach(batch):
     (dict(hps=dict(floor=True)), 'floor must be in'),
     (dict(hps=dict(warmup_epochs=1.5)), 'warmup_epochs must be an integer'),
     (dict(hps=dict(flor=0.5)), r"unknown hps settings \['flor'\]"),
+    (dict(hps=dict(distrust=1.0)), r'distrust must be a share in \[0, 1\)'),
+    (dict(hps=dict(distrust='0.2')), 'distrust must be a share'),
     (dict(csa=dict(budget=3)), r"unknown csa settings \['budget'\]"),
     (dict(csa=True), 'csa must be a dict'),
     (dict(set_losses=[]), 'at least one set loss'),
@@ -161,3 +175,81 @@ def test_hps_floor_property():
     assert _rcl().hps_floor == 0.5
     assert _rcl(hps=None).hps_floor is None
     assert not _rcl(hps=None).hps_active(5)
+
+
+def _slow_trust(feats, labels, prototypes, share):
+    """Row by row: each clustered image's cosine to its prototype; the
+    floor(share * M) lowest of the M clustered ones distrusted."""
+    clustered = [i for i in range(len(labels)) if labels[i] >= 0]
+    cos = {i: float(feats[i] @ prototypes[labels[i]]) for i in clustered}
+    lowest = sorted(clustered, key=lambda i: cos[i])[:int(share *
+                                                          len(clustered))]
+    return [i in cos and i not in lowest for i in range(len(labels))]
+
+
+@pytest.mark.parametrize('share', [0.0, 0.1, 0.25, 0.5])
+def test_cluster_trust_against_a_slow_reference(share):
+    g = torch.Generator().manual_seed(3)
+    feats = F.normalize(torch.randn(40, 16, generator=g), dim=1)
+    labels = torch.randint(-1, 4, (40, ), generator=g)
+    protos = F.normalize(torch.randn(4, 16, generator=g), dim=1)
+    expected = _slow_trust(feats, labels, protos, share)
+    for chunk in (7, 65536):
+        got = cluster_trust(feats, labels, protos, share, chunk=chunk)
+        assert got.tolist() == expected
+    # Hand-made: two clusters, cosines 1, 0.6, 0.8 and 0, 0.5; outlier.
+    e = torch.eye(2)
+    x = torch.stack([e[0], F.normalize(torch.tensor([0.6, 0.8]), dim=0),
+                     F.normalize(torch.tensor([0.8, 0.6]), dim=0), e[0],
+                     F.normalize(torch.tensor([1.0, 3 ** 0.5]), dim=0),
+                     e[1]])
+    lab = torch.tensor([0, 0, 0, 1, 1, -1])
+    assert cluster_trust(x, lab, e, 0.4).tolist() == [
+        True, False, True, False, True, False]
+    with pytest.raises(ValueError, match='distrust must be in'):
+        cluster_trust(x, lab, e, 1.0)
+    with pytest.raises(ValueError, match='expected'):
+        cluster_trust(x, lab[:3], e, 0.1)
+
+
+def test_hps_never_picks_a_distrusted_member(batch):
+    x, labels = batch
+    model = _rcl(hps=dict(floor=0.5, distrust=0.25), csa=None).eval()
+    feats = _fixed_features(model, labels)
+    model.set_clusters(feats, labels, epoch=0)
+    trusted = cluster_trust(feats, labels, model.memory.prototypes, 0.25)
+    assert model.hps_trusted.tolist() == trusted.tolist()
+    assert int((~trusted).sum()) == 2
+    free_picks = _slow_hps(feats, labels, 0.5)
+    # Distrust each label's free pick: HPS must take another member; and
+    # a label with no trusted member keeps its prototype.
+    forced = torch.ones(8, dtype=torch.bool)
+    forced[free_picks] = False
+    for trusted in (forced, labels == 1):
+        model.hps_trusted = trusted
+        before = model.memory.prototypes.clone()
+        model(x, _samples(8), mode='loss')
+        picks = _slow_hps(feats, labels, 0.5, trusted)
+        torch.testing.assert_close(model.memory.prototypes,
+                                   _moved(before, feats, labels, picks),
+                                   atol=1e-5, rtol=0)
+        if trusted is forced:
+            assert not set(picks) & set(free_picks)
+    assert picks[0] is None and picks[1] is not None
+
+
+def test_trust_is_model_state(batch, tmp_path):
+    _, labels = batch
+    model = _rcl(hps=dict(distrust=0.25))
+    model.set_clusters(F.normalize(torch.randn(8, 1280), dim=1), labels,
+                       epoch=0)
+    torch.save(model.state_dict(), tmp_path / 'm.pth')
+    fresh = _rcl(hps=dict(distrust=0.25))
+    assert fresh.hps_trusted.numel() == 0
+    fresh.load_state_dict(torch.load(tmp_path / 'm.pth'))
+    assert fresh.hps_trusted.tolist() == model.hps_trusted.tolist()
+    assert _rcl().hps_distrust == 0.0 and _rcl(hps=None).hps_distrust == 0.0
+    off = _rcl()
+    off.set_clusters(F.normalize(torch.randn(8, 1280), dim=1), labels,
+                     epoch=0)
+    assert off.hps_trusted.numel() == 0

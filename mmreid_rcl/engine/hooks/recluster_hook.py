@@ -294,7 +294,8 @@ class ReClusterHook(Hook):
         report = impostor_report(
             aggregator, feats, labels, true_ids,
             0.5 if floor is None else floor, prototypes=prototypes, k=k,
-            seed=runner.epoch)
+            seed=runner.epoch,
+            distrust=float(getattr(model, 'hps_distrust', 0.0)))
         return {key: v for key, v in report.items() if v == v}  # not NaN
 
     def _quality(self, runner, labels) -> dict:

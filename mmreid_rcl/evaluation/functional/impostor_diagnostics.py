@@ -237,7 +237,8 @@ def pick_rates(weights: np.ndarray,
                proto_sims: np.ndarray,
                impostor: np.ndarray,
                floor: float,
-               mutual: Optional[np.ndarray] = None) -> Dict[str, float]:
+               mutual: Optional[np.ndarray] = None,
+               trusted: Optional[np.ndarray] = None) -> Dict[str, float]:
     """Share of sets whose picked member is an impostor, per update rule.
 
     The picks go through the memory update's own selection
@@ -257,18 +258,24 @@ def pick_rates(weights: np.ndarray,
         floor (float): HPS keeps members with ``weight >= floor``.
         mutual (ndarray, optional): (S, K) mean cosine of each member to
             the other members of its set; adds the ``central`` rate.
+        trusted (ndarray, optional): (S, K) bool, the members HPS may
+            pick at all (RCL's ``hps.distrust``,
+            :func:`~mmreid_rcl.models.memories.cluster_trust`); None: all.
 
     Returns:
         dict: rates for ``any`` (every member moves the prototype: the
         share of impostors), ``hard``, ``hps`` (sets without a member at
         or above the floor move nothing and are left out; NaN when none
         has one), ``most_attended``, ``central`` (with ``mutual``) and
-        ``hps_eligible`` (the share of members at or above the floor).
+        ``hps_eligible`` (the share of members at or above the floor, and
+        trusted).
     """
     weights = np.asarray(weights)
     impostor = np.asarray(impostor, dtype=bool)
     rows = np.arange(len(weights))
     eligible = weights >= floor
+    if trusted is not None:
+        eligible &= np.asarray(trusted, dtype=bool)
     has = eligible.any(1)
     hps = _set_picks(np.where(eligible, dispersion, -np.inf), largest=True)
     hard = _set_picks(np.asarray(proto_sims), largest=False)
@@ -385,7 +392,8 @@ def impostor_report(aggregator,
                     sets_per_cluster: int = 20,
                     seed: int = 0,
                     temperature: float = 0.1,
-                    chunk: int = 1024) -> Dict[str, float]:
+                    chunk: int = 1024,
+                    distrust: float = 0.0) -> Dict[str, float]:
     """How well an aggregator's weights mark the impostors of a clustering,
     and how often each update rule would pick one.
 
@@ -410,6 +418,10 @@ def impostor_report(aggregator,
         seed (int): seed of the draw. Defaults to 0.
         temperature (float): temperature of the similarity reference.
         chunk (int): sets per aggregator call.
+        distrust (float): HPS never picks this share of the clustered
+            images, those least similar to their prototype
+            (:func:`~mmreid_rcl.models.memories.cluster_trust` against
+            ``prototypes``). Defaults to 0.
 
     Returns:
         dict: ``attention_auc`` (:func:`impostor_auc` of the weights),
@@ -440,22 +452,30 @@ def impostor_report(aggregator,
     out = _run_sets(aggregator, x, chunk)
     refined = torch.nn.functional.normalize(out['refined'], dim=-1)
     dispersion = 1 - (refined * out['aggregate'][:, None]).sum(-1)
-    protos = _set_prototypes(features, labels, prototypes)[torch.as_tensor(
-        labels[sets[:, 0]])]
+    all_protos = _set_prototypes(features, labels, prototypes)
+    protos = all_protos[torch.as_tensor(labels[sets[:, 0]])]
     proto_sims = (x * protos[:, None]).sum(-1).numpy()
+    trusted = None
+    if distrust > 0:
+        from mmreid_rcl.models.memories import cluster_trust
+        trusted = cluster_trust(features, torch.as_tensor(labels), all_protos,
+                                distrust).numpy()[sets]
     return _report_figures(out['weights'].numpy(), dispersion.numpy(),
                            proto_sims, impostor[sets], x.numpy(),
-                           floor_ratio / k, temperature)
+                           floor_ratio / k, temperature, trusted)
 
 
 def _report_figures(weights: np.ndarray, dispersion: np.ndarray,
                     proto_sims: np.ndarray, imp: np.ndarray, xs: np.ndarray,
-                    floor: float, temperature: float) -> Dict[str, float]:
+                    floor: float, temperature: float,
+                    trusted: Optional[np.ndarray] = None) -> Dict[str, float]:
     """The figures of :func:`impostor_report` from the (S, K) weights,
     dispersions, similarities to the prototype and impostor flags of the
-    drawn sets and their (S, K, D) features."""
+    drawn sets, their (S, K, D) features and, optionally, which members
+    HPS may pick."""
     mutual = mean_mutual_similarity(xs)
-    rates = pick_rates(weights, dispersion, proto_sims, imp, floor, mutual)
+    rates = pick_rates(weights, dispersion, proto_sims, imp, floor, mutual,
+                       trusted)
     reference = mutual_similarity_weights(xs, temperature)
     return dict(
         attention_auc=impostor_auc(weights, imp),

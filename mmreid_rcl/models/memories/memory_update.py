@@ -161,3 +161,53 @@ def hard_positive_picks(labels: torch.Tensor, weights: torch.Tensor,
                         torch.full_like(dispersion, -float('inf')).float())
     _, picks, best = pick_per_prototype(score, labels)
     return picks[~torch.isinf(best)]
+
+
+@torch.no_grad()
+def cluster_trust(features: torch.Tensor, labels: torch.Tensor,
+                  prototypes: torch.Tensor, distrust: float,
+                  chunk: int = 65536) -> torch.Tensor:
+    """Which clustered images a clustering trusts: all but the
+    ``distrust`` share of them least similar to their own cluster's
+    prototype.
+
+    A member's cosine to its cluster's prototype (the aggregate of the
+    WHOLE cluster) marks the members of another identity better than its
+    similarity to the few other members of an in-batch set does (README,
+    RCL). The ``floor(distrust * M)`` of the M clustered images of lowest
+    cosine are distrusted (ties broken by index); outliers are never
+    trusted.
+
+    Args:
+        features (Tensor): (N, D) normalised features, ``sample_idx``
+            order.
+        labels (Tensor): (N, ) pseudo labels, -1 for outliers.
+        prototypes (Tensor): (C, D) normalised prototypes of the labels.
+        distrust (float): the share in [0, 1) distrusted.
+        chunk (int): rows per product (memory grows with chunk x D).
+
+    Returns:
+        Tensor: (N, ) bool.
+    """
+    if features.dim() != 2 or labels.shape != features.shape[:1]:
+        raise ValueError('cluster_trust: expected (N, D) features and (N, ) '
+                         f'labels, got {tuple(features.shape)} and '
+                         f'{tuple(labels.shape)}')
+    if not 0.0 <= distrust < 1.0:
+        raise ValueError(f'cluster_trust: distrust must be in [0, 1), got '
+                         f'{distrust!r}')
+    clustered = torch.nonzero(labels >= 0).flatten()
+    sims = torch.empty(len(clustered), device=features.device)
+    for start in range(0, len(clustered), chunk):
+        rows = clustered[start:start + chunk]
+        sims[start:start + chunk] = (
+            features[rows].float() *
+            prototypes[labels[rows]].float()).sum(1)
+    trusted = torch.zeros(len(labels), dtype=torch.bool,
+                          device=features.device)
+    trusted[clustered] = True
+    num = int(distrust * len(clustered))
+    if num > 0:
+        order = torch.sort(sims, stable=True).indices
+        trusted[clustered[order[:num]]] = False
+    return trusted

@@ -6,12 +6,13 @@ import torch.nn.functional as F
 
 from mmreid_rcl.registry import MODELS
 from mmreid_rcl.structures import ReIDDataSample
-from ..memories import cluster_sample_aggregation, hard_positive_picks
+from ..memories import (cluster_sample_aggregation, cluster_trust,
+                        hard_positive_picks)
 from ..necks.cluster_attention_aggregator import group_into_sets
 from .unsupervised_reid import UnsupervisedReID
 
 _CSA_KEYS = ('max_attention_elements', )
-_HPS_KEYS = ('floor', 'warmup_epochs')
+_HPS_KEYS = ('floor', 'warmup_epochs', 'distrust')
 
 
 def _settings(value: Optional[dict], name: str, keys: Sequence[str],
@@ -48,7 +49,12 @@ class RCL(UnsupervisedReID):
       the member of largest dispersion ``1 - cos(x_i, p)`` to its set's
       aggregate among those whose weight is at least ``floor / n``
       (:func:`~mmreid_rcl.models.memories.hard_positive_picks`) moves its
-      prototype, ``M_k = normalise(m M_k + (1 - m) f)``; before
+      prototype, ``M_k = normalise(m M_k + (1 - m) f)``. With
+      ``distrust`` > 0 the images least similar to their cluster's
+      prototype at re-clustering (that share of the clustered images,
+      :func:`cluster_trust`) never move a prototype until the next
+      re-clustering: a whole cluster judges a member better than the
+      other members of its in-batch set can. Before
       ``warmup_epochs`` (counted from the first clustering, epoch 0) and
       with ``hps=None`` the memory's own update rule moves it. In
       distributed runs each rank picks among its own samples and the
@@ -67,8 +73,10 @@ class RCL(UnsupervisedReID):
             (default 2**24); None turns CSA off. Defaults to on.
         hps (dict, optional): HPS settings, ``floor`` (a member is trusted
             when its weight is at least ``floor / n`` of its set of n;
-            default 0.5) and ``warmup_epochs`` (default 0); None turns HPS
-            off. Defaults to on.
+            default 0.5), ``warmup_epochs`` (default 0) and ``distrust``
+            (the share of the clustered images, least similar to their
+            cluster's prototype, that HPS never picks; default 0.0); None
+            turns HPS off. Defaults to on.
         detach (bool): the set losses see detached features, so that they
             train the aggregator only, not the backbone. Defaults to True.
         **kwargs: the arguments of :class:`UnsupervisedReID`.
@@ -99,9 +107,14 @@ class RCL(UnsupervisedReID):
         self.csa = _settings(csa, 'csa', _CSA_KEYS,
                              dict(max_attention_elements=2**24))
         self.hps = _settings(hps, 'hps', _HPS_KEYS,
-                             dict(floor=0.5, warmup_epochs=0))
+                             dict(floor=0.5, warmup_epochs=0, distrust=0.0))
         if self.hps is not None:
             floor, warmup = self.hps['floor'], self.hps['warmup_epochs']
+            distrust = self.hps['distrust']
+            if isinstance(distrust, bool) or not isinstance(
+                    distrust, (int, float)) or not 0.0 <= distrust < 1.0:
+                raise ValueError('RCL: hps distrust must be a share in '
+                                 f'[0, 1), got {distrust!r}')
             if isinstance(floor, bool) or not isinstance(
                     floor, (int, float)) or not 0.0 <= floor <= 1.0:
                 raise ValueError(f'RCL: hps floor must be in [0, 1], got '
@@ -111,12 +124,22 @@ class RCL(UnsupervisedReID):
                 raise ValueError('RCL: hps warmup_epochs must be an integer '
                                  f'>= 0, got {warmup!r}')
         self.detach = bool(detach)
+        # Per train image (sample_idx order): whether HPS may pick it in
+        # this clustering (``hps.distrust``); empty when every image may.
+        self.register_buffer(
+            'hps_trusted', torch.zeros(0, dtype=torch.bool), persistent=True)
 
     @property
     def hps_floor(self) -> Optional[float]:
         """HPS's floor ratio (a member is trusted at ``floor / n``); None
         when HPS is off."""
         return None if self.hps is None else float(self.hps['floor'])
+
+    @property
+    def hps_distrust(self) -> float:
+        """The share of the clustered images HPS never picks (0 when HPS
+        is off)."""
+        return 0.0 if self.hps is None else float(self.hps['distrust'])
 
     def hps_active(self, epoch: int) -> bool:
         """Whether HPS moves the prototypes in ``epoch`` (counted from the
@@ -134,7 +157,8 @@ class RCL(UnsupervisedReID):
         losses.update(self.head.loss(feats, labels,
                                      update_memory=not use_hps))
         if use_hps:
-            picks = self.hard_positives(feats.detach(), labels)
+            picks = self.hard_positives(feats.detach(), labels,
+                                        self.batch_trusted(data_samples))
             self.memory.update(feats[picks], labels[picks])
         return losses
 
@@ -180,15 +204,55 @@ class RCL(UnsupervisedReID):
             dispersion=zeros.index_copy(0, flat, dispersion[mask]))
 
     @torch.no_grad()
-    def hard_positives(self, feats: torch.Tensor,
-                       labels: torch.Tensor) -> torch.Tensor:
-        """HPS's pick of each pseudo identity of the batch: (P, ) batch
-        indices, in increasing label order."""
+    def hard_positives(self,
+                       feats: torch.Tensor,
+                       labels: torch.Tensor,
+                       trusted: Optional[torch.Tensor] = None
+                       ) -> torch.Tensor:
+        """HPS's pick of each pseudo identity of the batch: (P', ) batch
+        indices, in increasing label order; ``trusted`` (B, ) bool, when
+        given, excludes the others (a label with no trusted member gets no
+        pick)."""
         stats = self.set_statistics(feats, labels)
-        return hard_positive_picks(labels, stats['weights'], stats['floors'],
+        floors = stats['floors']
+        if trusted is not None:
+            floors = floors.masked_fill(~trusted.to(floors.device),
+                                        float('inf'))
+        return hard_positive_picks(labels, stats['weights'], floors,
                                    stats['dispersion'])
 
+    def batch_trusted(self, data_samples: List[ReIDDataSample]
+                      ) -> Optional[torch.Tensor]:
+        """Whether HPS may pick each sample of a batch in this clustering
+        (``hps.distrust``); None when it may pick any."""
+        if self.hps_trusted.numel() == 0:
+            return None
+        idx = torch.as_tensor([s.sample_idx for s in data_samples],
+                              device=self.hps_trusted.device)
+        return self.hps_trusted[idx]
+
     # -- clustering state -------------------------------------------------
+    @torch.no_grad()
+    def set_clusters(self, features: torch.Tensor, labels: torch.Tensor,
+                     epoch: int) -> None:
+        """Install a new clustering (:class:`UnsupervisedReID`) and, with
+        ``hps.distrust`` > 0, which images HPS may pick in it
+        (:func:`cluster_trust` against the new prototypes)."""
+        super().set_clusters(features, labels, epoch)
+        share = self.hps_distrust
+        if share > 0:
+            self.hps_trusted = cluster_trust(
+                features.to(self.pseudo_labels.device), self.pseudo_labels,
+                self.memory.prototypes, share)
+        else:
+            self.hps_trusted = self.hps_trusted.new_zeros(0)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved = state_dict.get(prefix + 'hps_trusted')
+        if saved is not None and saved.shape != self.hps_trusted.shape:
+            self.hps_trusted = self.hps_trusted.new_empty(saved.shape)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def install_prototypes(self, features: torch.Tensor,
                            labels: torch.Tensor) -> None:
         """With CSA, the aggregates of all members of each cluster; else the
