@@ -215,6 +215,12 @@ PROTOCOLS: Dict[str, Protocol] = {
                     'similar to their prototype, camera-aware neighbours',
                     _SEMI + 'rcl_sink_trust_mobilenetv2_cpu_cuhk03_semi_'
                     'camera.py'),
+            Variant('camera_rcl_sink_camtrust', 'full RCL, sink aggregator, '
+                    'HPS floor 0.5/n, never the 20 % of images least '
+                    'similar to their cluster\'s images of their camera, '
+                    'camera-aware neighbours',
+                    _SEMI + 'rcl_sink_camtrust_mobilenetv2_cpu_cuhk03_semi_'
+                    'camera.py'),
             Variant('camera_csa_sink', '+CSA only (sink aggregator, mean '
                     'update), camera-aware neighbours',
                     _SEMI + 'csa_sink_mobilenetv2_cpu_cuhk03_semi_camera.py'),
@@ -227,7 +233,8 @@ PROTOCOLS: Dict[str, Protocol] = {
         curves=('camera', 'camera_hard', 'camera_rcl_sink_floor05'),
         others=('rcl', 'csa', 'hps', 'camera_rcl', 'camera_rcl_sink',
                 'camera_rcl_sink_floor05', 'camera_rcl_sink_trust',
-                'camera_csa_sink', 'camera_hps_sink_floor05'),
+                'camera_rcl_sink_camtrust', 'camera_csa_sink',
+                'camera_hps_sink_floor05'),
         pretrain=Variant(
             'supervised', 'Supervised on L (375 ids, 3,645 images)',
             'configs/supervised/supervised_mobilenetv2_cpu_cuhk03.py'),

@@ -54,3 +54,29 @@ def test_too_few_clusters_advice_comes_from_the_generator(monkeypatch):
     assert 'with _AllOutliers(k=5), but a batch needs 4 identities' in text
     assert 'raise eps' not in text
     assert text.endswith('or lower the batch\'s number of identities')
+
+
+def test_cameras_go_to_a_model_that_needs_them(monkeypatch):
+    hook = ReClusterHook(
+        label_generator=dict(
+            type='DBSCANLabelGenerator', eps=0.2, min_samples=2, k1=3,
+            k2=1, memory_check=False))
+
+    class _Model(torch.nn.Module):
+        needs_cameras = True
+
+    cameras = np.array([3, 1, 1, 3])
+    with_cameras = SimpleNamespace(
+        model=_Model(),
+        train_dataloader=SimpleNamespace(
+            dataset=SimpleNamespace(get_camera_ids=lambda: cameras)))
+    got = hook._model_cameras(with_cameras)
+    assert got['cameras'].tolist() == cameras.tolist()
+    without = SimpleNamespace(
+        model=_Model(), train_dataloader=SimpleNamespace(dataset=object()))
+    with pytest.raises(ValueError, match="trust_by='camera' reads the "
+                       "images' cameras, but the train dataset object has "
+                       'no camera ids'):
+        hook._model_cameras(without)
+    without.model = torch.nn.Module()  # a model that does not need them
+    assert hook._model_cameras(without) == {}

@@ -200,6 +200,13 @@ def test_impostor_report_of_an_untrained_similarity_aggregator():
     assert untrusted['pick_hps'] > 0 and trusted['pick_hps'] == 0.0
     assert trusted['hps_eligible'] == pytest.approx(1 - drawn)
     assert trusted['attention_auc'] == untrusted['attention_auc']
+    # One camera: each camera's mean of a cluster IS its mean prototype.
+    one_camera = impostor_report(agg, feats, labels, true_ids, 0.0, k=4,
+                                 sets_per_cluster=30, seed=1,
+                                 distrust=1 / 16,
+                                 cameras=torch.zeros(len(labels)))
+    assert one_camera['pick_hps'] == 0.0
+    assert one_camera['hps_eligible'] == trusted['hps_eligible']
     # No cluster of k members: nothing to report.
     assert impostor_report(agg, feats, labels, true_ids, 0.5, k=9) == {}
     with pytest.raises(ValueError, match=r'expected \(N, D\) features'):

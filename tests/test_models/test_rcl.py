@@ -161,6 +161,7 @@ def test_set_loss_reaches_the_backbone_without_detach(batch):
     (dict(hps=dict(flor=0.5)), r"unknown hps settings \['flor'\]"),
     (dict(hps=dict(distrust=1.0)), r'distrust must be a share in \[0, 1\)'),
     (dict(hps=dict(distrust='0.2')), 'distrust must be a share'),
+    (dict(hps=dict(trust_by='camra')), 'trust_by must be one of'),
     (dict(csa=dict(budget=3)), r"unknown csa settings \['budget'\]"),
     (dict(csa=True), 'csa must be a dict'),
     (dict(set_losses=[]), 'at least one set loss'),
@@ -177,11 +178,21 @@ def test_hps_floor_property():
     assert not _rcl(hps=None).hps_active(5)
 
 
-def _slow_trust(feats, labels, prototypes, share):
-    """Row by row: each clustered image's cosine to its prototype; the
+def _slow_trust(feats, labels, prototypes, share, cameras=None):
+    """Row by row: each clustered image's cosine to its prototype (or to
+    the normalised mean of its cluster's images of its camera); the
     floor(share * M) lowest of the M clustered ones distrusted."""
     clustered = [i for i in range(len(labels)) if labels[i] >= 0]
-    cos = {i: float(feats[i] @ prototypes[labels[i]]) for i in clustered}
+    cos = {}
+    for i in clustered:
+        if cameras is None:
+            ref = prototypes[labels[i]]
+        else:
+            ref = F.normalize(sum(
+                feats[j] for j in clustered
+                if labels[j] == labels[i] and cameras[j] == cameras[i]),
+                              dim=0)
+        cos[i] = float(feats[i] @ ref)
     lowest = sorted(clustered, key=lambda i: cos[i])[:int(share *
                                                           len(clustered))]
     return [i in cos and i not in lowest for i in range(len(labels))]
@@ -194,9 +205,16 @@ def test_cluster_trust_against_a_slow_reference(share):
     labels = torch.randint(-1, 4, (40, ), generator=g)
     protos = F.normalize(torch.randn(4, 16, generator=g), dim=1)
     expected = _slow_trust(feats, labels, protos, share)
+    cameras = torch.randint(3, 7, (40, ), generator=g)  # not from 0
+    per_camera = _slow_trust(feats, labels, protos, share, cameras)
     for chunk in (7, 65536):
         got = cluster_trust(feats, labels, protos, share, chunk=chunk)
         assert got.tolist() == expected
+        got = cluster_trust(feats, labels, protos, share, cameras=cameras,
+                            chunk=chunk)
+        assert got.tolist() == per_camera
+    if share >= 0.25:
+        assert per_camera != expected
     # Hand-made: two clusters, cosines 1, 0.6, 0.8 and 0, 0.5; outlier.
     e = torch.eye(2)
     x = torch.stack([e[0], F.normalize(torch.tensor([0.6, 0.8]), dim=0),
@@ -210,6 +228,13 @@ def test_cluster_trust_against_a_slow_reference(share):
         cluster_trust(x, lab, e, 1.0)
     with pytest.raises(ValueError, match='expected'):
         cluster_trust(x, lab[:3], e, 0.1)
+    with pytest.raises(ValueError, match=r'expected \(N, \) cameras'):
+        cluster_trust(x, lab, e, 0.1, cameras=torch.zeros(3))
+    # Per camera: image 1 is alone on camera 1 of cluster 0 (cos 1), 0 and
+    # 2 at 0.95 to their mean; cluster 1's two at 0.87 are the lowest.
+    cams = torch.tensor([0, 1, 0, 0, 0, 0])
+    assert cluster_trust(x, lab, e, 0.4, cameras=cams).tolist() == [
+        True, True, True, False, False, False]
 
 
 def test_hps_never_picks_a_distrusted_member(batch):
@@ -249,7 +274,22 @@ def test_trust_is_model_state(batch, tmp_path):
     fresh.load_state_dict(torch.load(tmp_path / 'm.pth'))
     assert fresh.hps_trusted.tolist() == model.hps_trusted.tolist()
     assert _rcl().hps_distrust == 0.0 and _rcl(hps=None).hps_distrust == 0.0
+    assert not _rcl(hps=dict(trust_by='camera')).needs_cameras
+    assert _rcl(hps=dict(distrust=0.1, trust_by='camera')).needs_cameras
     off = _rcl()
     off.set_clusters(F.normalize(torch.randn(8, 1280), dim=1), labels,
                      epoch=0)
     assert off.hps_trusted.numel() == 0
+
+
+def test_trust_by_camera_needs_the_cameras(batch):
+    _, labels = batch
+    model = _rcl(hps=dict(distrust=0.25, trust_by='camera'))
+    feats = F.normalize(torch.randn(8, 1280), dim=1)
+    with pytest.raises(ValueError, match="trust_by='camera' needs"):
+        model.set_clusters(feats, labels, epoch=0)
+    cameras = torch.tensor([0, 0, 1, 1, 0, 1, 1, 1])
+    model.set_clusters(feats, labels, epoch=0, cameras=cameras)
+    assert model.hps_trusted.tolist() == cluster_trust(
+        feats, labels, model.memory.prototypes, 0.25,
+        cameras=cameras).tolist()

@@ -153,13 +153,19 @@ class ReClusterHook(Hook):
         them."""
         if not getattr(self.label_generator, 'uses_cameras', False):
             return None
-        dataset = runner.train_dataloader.dataset
-        if not hasattr(dataset, 'get_camera_ids'):
-            raise ValueError(
-                f'{self.label_generator.describe()} reads the images\' '
-                f'cameras, but the train dataset {type(dataset).__name__} '
-                'has no camera ids (get_camera_ids): set camera_penalty=0')
-        return np.asarray(dataset.get_camera_ids())
+        return _train_cameras(
+            runner, f'{self.label_generator.describe()} reads the images\' '
+            'cameras', 'set camera_penalty=0')
+
+    def _model_cameras(self, runner) -> dict:
+        """``cameras=`` of every train image for a model that needs them
+        with its clusters (RCL with ``hps.trust_by='camera'``), else
+        nothing."""
+        if not getattr(_unwrap(runner.model), 'needs_cameras', False):
+            return {}
+        return dict(cameras=torch.as_tensor(_train_cameras(
+            runner, "RCL's hps trust_by='camera' reads the images' cameras",
+            "set hps trust_by='cluster'")))
 
     def _cluster(self, feats: torch.Tensor, runner) -> np.ndarray:
         """Labels on rank 0, broadcast to every rank.
@@ -218,7 +224,8 @@ class ReClusterHook(Hook):
                 f'{need} identities: '
                 f'{self.label_generator.explain_few_clusters()}, or lower '
                 'the batch\'s number of identities')
-        model.set_clusters(feats, torch.from_numpy(labels_np), runner.epoch)
+        model.set_clusters(feats, torch.from_numpy(labels_np), runner.epoch,
+                           **self._model_cameras(runner))
         self._hand_to_sampler(runner, labels_np)
         self._log(runner, labels_np, num_clusters, num_outliers, t_extract,
                   t_cluster,
@@ -295,7 +302,8 @@ class ReClusterHook(Hook):
             aggregator, feats, labels, true_ids,
             0.5 if floor is None else floor, prototypes=prototypes, k=k,
             seed=runner.epoch,
-            distrust=float(getattr(model, 'hps_distrust', 0.0)))
+            distrust=float(getattr(model, 'hps_distrust', 0.0)),
+            **self._model_cameras(runner))
         return {key: v for key, v in report.items() if v == v}  # not NaN
 
     def _quality(self, runner, labels) -> dict:
@@ -381,3 +389,14 @@ def build_label_generator(cfg, source: str = 'the config'
         raise ValueError(f'{source} has no ReClusterHook in custom_hooks: '
                          'no label generator to cluster with')
     return LABEL_GENERATORS.build(generator)
+
+
+def _train_cameras(runner, who: str, remedy: str) -> np.ndarray:
+    """The camera of every train image; a clear error naming ``who``
+    needs them when the train set has none."""
+    dataset = runner.train_dataloader.dataset
+    if not hasattr(dataset, 'get_camera_ids'):
+        raise ValueError(
+            f'{who}, but the train dataset {type(dataset).__name__} has no '
+            f'camera ids (get_camera_ids): {remedy}')
+    return np.asarray(dataset.get_camera_ids())

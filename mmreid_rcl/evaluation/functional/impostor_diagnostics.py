@@ -393,7 +393,9 @@ def impostor_report(aggregator,
                     seed: int = 0,
                     temperature: float = 0.1,
                     chunk: int = 1024,
-                    distrust: float = 0.0) -> Dict[str, float]:
+                    distrust: float = 0.0,
+                    cameras: Optional[torch.Tensor] = None
+                    ) -> Dict[str, float]:
     """How well an aggregator's weights mark the impostors of a clustering,
     and how often each update rule would pick one.
 
@@ -421,7 +423,10 @@ def impostor_report(aggregator,
         distrust (float): HPS never picks this share of the clustered
             images, those least similar to their prototype
             (:func:`~mmreid_rcl.models.memories.cluster_trust` against
-            ``prototypes``). Defaults to 0.
+            ``prototypes``, or per camera with ``cameras``). Defaults
+            to 0.
+        cameras (Tensor, optional): (N, ) camera of every image, for
+            ``distrust`` per camera (RCL's ``hps.trust_by='camera'``).
 
     Returns:
         dict: ``attention_auc`` (:func:`impostor_auc` of the weights),
@@ -458,8 +463,10 @@ def impostor_report(aggregator,
     trusted = None
     if distrust > 0:
         from mmreid_rcl.models.memories import cluster_trust
-        trusted = cluster_trust(features, torch.as_tensor(labels), all_protos,
-                                distrust).numpy()[sets]
+        trusted = cluster_trust(
+            features, torch.as_tensor(labels), all_protos, distrust,
+            cameras=None if cameras is None else torch.as_tensor(cameras)
+        ).numpy()[sets]
     return _report_figures(out['weights'].numpy(), dispersion.numpy(),
                            proto_sims, impostor[sets], x.numpy(),
                            floor_ratio / k, temperature, trusted)

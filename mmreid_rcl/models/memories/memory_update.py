@@ -4,6 +4,8 @@ Each rule takes the memory (C, D), the batch's features (B, D) and their
 pseudo labels (B, ) and returns the updated memory as a NEW tensor: the old
 one may still be needed by autograd for the step's backward pass.
 """
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 
@@ -164,8 +166,11 @@ def hard_positive_picks(labels: torch.Tensor, weights: torch.Tensor,
 
 
 @torch.no_grad()
-def cluster_trust(features: torch.Tensor, labels: torch.Tensor,
-                  prototypes: torch.Tensor, distrust: float,
+def cluster_trust(features: torch.Tensor,
+                  labels: torch.Tensor,
+                  prototypes: torch.Tensor,
+                  distrust: float,
+                  cameras: Optional[torch.Tensor] = None,
                   chunk: int = 65536) -> torch.Tensor:
     """Which clustered images a clustering trusts: all but the
     ``distrust`` share of them least similar to their own cluster's
@@ -178,12 +183,19 @@ def cluster_trust(features: torch.Tensor, labels: torch.Tensor,
     cosine are distrusted (ties broken by index); outliers are never
     trusted.
 
+    With ``cameras`` an image is compared with the normalised mean of its
+    cluster's images from ITS camera (itself included) instead of the
+    prototype: a person's views from another camera than most of the
+    cluster's are the least similar to the prototype, and the hard
+    positives the test protocol (matches across cameras) rewards.
+
     Args:
         features (Tensor): (N, D) normalised features, ``sample_idx``
             order.
         labels (Tensor): (N, ) pseudo labels, -1 for outliers.
         prototypes (Tensor): (C, D) normalised prototypes of the labels.
         distrust (float): the share in [0, 1) distrusted.
+        cameras (Tensor, optional): (N, ) camera of every image.
         chunk (int): rows per product (memory grows with chunk x D).
 
     Returns:
@@ -197,12 +209,31 @@ def cluster_trust(features: torch.Tensor, labels: torch.Tensor,
         raise ValueError(f'cluster_trust: distrust must be in [0, 1), got '
                          f'{distrust!r}')
     clustered = torch.nonzero(labels >= 0).flatten()
+    if cameras is not None:
+        if cameras.shape != labels.shape:
+            raise ValueError('cluster_trust: expected (N, ) cameras for the '
+                             f'{len(labels)} images, got '
+                             f'{tuple(cameras.shape)}')
+        # One reference per (cluster, camera) group of the clustered
+        # images: their normalised mean.
+        cams = cameras.to(labels.device, torch.long)[clustered]
+        _, cams = torch.unique(cams, return_inverse=True)
+        groups = labels[clustered] * (int(cams.max()) + 1) + cams
+        _, group = torch.unique(groups, return_inverse=True)
+        sums = torch.zeros(int(group.max()) + 1, features.size(1),
+                           device=features.device)
+        sums.index_add_(0, group, features[clustered].float())
+        prototypes = F.normalize(sums, dim=1)
+        reference = torch.full_like(labels, -1)
+        reference[clustered] = group
+    else:
+        reference = labels
     sims = torch.empty(len(clustered), device=features.device)
     for start in range(0, len(clustered), chunk):
         rows = clustered[start:start + chunk]
         sims[start:start + chunk] = (
             features[rows].float() *
-            prototypes[labels[rows]].float()).sum(1)
+            prototypes[reference[rows]].float()).sum(1)
     trusted = torch.zeros(len(labels), dtype=torch.bool,
                           device=features.device)
     trusted[clustered] = True

@@ -12,7 +12,8 @@ from ..necks.cluster_attention_aggregator import group_into_sets
 from .unsupervised_reid import UnsupervisedReID
 
 _CSA_KEYS = ('max_attention_elements', )
-_HPS_KEYS = ('floor', 'warmup_epochs', 'distrust')
+_HPS_KEYS = ('floor', 'warmup_epochs', 'distrust', 'trust_by')
+_TRUST_BY = ('cluster', 'camera')
 
 
 def _settings(value: Optional[dict], name: str, keys: Sequence[str],
@@ -52,9 +53,11 @@ class RCL(UnsupervisedReID):
       prototype, ``M_k = normalise(m M_k + (1 - m) f)``. With
       ``distrust`` > 0 the images least similar to their cluster's
       prototype at re-clustering (that share of the clustered images,
-      :func:`cluster_trust`) never move a prototype until the next
-      re-clustering: a whole cluster judges a member better than the
-      other members of its in-batch set can. Before
+      :func:`cluster_trust`; with ``trust_by='camera'`` least similar to
+      the mean of their cluster's images from their own camera) never
+      move a prototype until the next re-clustering: a whole cluster
+      judges a member better than the other members of its in-batch set
+      can. Before
       ``warmup_epochs`` (counted from the first clustering, epoch 0) and
       with ``hps=None`` the memory's own update rule moves it. In
       distributed runs each rank picks among its own samples and the
@@ -75,8 +78,12 @@ class RCL(UnsupervisedReID):
             when its weight is at least ``floor / n`` of its set of n;
             default 0.5), ``warmup_epochs`` (default 0) and ``distrust``
             (the share of the clustered images, least similar to their
-            cluster's prototype, that HPS never picks; default 0.0); None
-            turns HPS off. Defaults to on.
+            cluster's prototype, that HPS never picks; default 0.0) and
+            ``trust_by`` (``'cluster'``: similar to the prototype;
+            ``'camera'``: to the mean of the cluster's images from the
+            same camera, which needs the train set's cameras at every
+            re-clustering; default ``'cluster'``); None turns HPS off.
+            Defaults to on.
         detach (bool): the set losses see detached features, so that they
             train the aggregator only, not the backbone. Defaults to True.
         **kwargs: the arguments of :class:`UnsupervisedReID`.
@@ -107,7 +114,8 @@ class RCL(UnsupervisedReID):
         self.csa = _settings(csa, 'csa', _CSA_KEYS,
                              dict(max_attention_elements=2**24))
         self.hps = _settings(hps, 'hps', _HPS_KEYS,
-                             dict(floor=0.5, warmup_epochs=0, distrust=0.0))
+                             dict(floor=0.5, warmup_epochs=0, distrust=0.0,
+                                  trust_by='cluster'))
         if self.hps is not None:
             floor, warmup = self.hps['floor'], self.hps['warmup_epochs']
             distrust = self.hps['distrust']
@@ -115,6 +123,10 @@ class RCL(UnsupervisedReID):
                     distrust, (int, float)) or not 0.0 <= distrust < 1.0:
                 raise ValueError('RCL: hps distrust must be a share in '
                                  f'[0, 1), got {distrust!r}')
+            if self.hps['trust_by'] not in _TRUST_BY:
+                raise ValueError(f'RCL: hps trust_by must be one of '
+                                 f"{list(_TRUST_BY)}, got "
+                                 f"{self.hps['trust_by']!r}")
             if isinstance(floor, bool) or not isinstance(
                     floor, (int, float)) or not 0.0 <= floor <= 1.0:
                 raise ValueError(f'RCL: hps floor must be in [0, 1], got '
@@ -140,6 +152,12 @@ class RCL(UnsupervisedReID):
         """The share of the clustered images HPS never picks (0 when HPS
         is off)."""
         return 0.0 if self.hps is None else float(self.hps['distrust'])
+
+    @property
+    def needs_cameras(self) -> bool:
+        """Whether :meth:`set_clusters` needs the train set's cameras
+        (``hps.trust_by='camera'``)."""
+        return self.hps_distrust > 0 and self.hps['trust_by'] == 'camera'
 
     def hps_active(self, epoch: int) -> bool:
         """Whether HPS moves the prototypes in ``epoch`` (counted from the
@@ -233,17 +251,28 @@ class RCL(UnsupervisedReID):
 
     # -- clustering state -------------------------------------------------
     @torch.no_grad()
-    def set_clusters(self, features: torch.Tensor, labels: torch.Tensor,
-                     epoch: int) -> None:
+    def set_clusters(self,
+                     features: torch.Tensor,
+                     labels: torch.Tensor,
+                     epoch: int,
+                     cameras: Optional[torch.Tensor] = None) -> None:
         """Install a new clustering (:class:`UnsupervisedReID`) and, with
         ``hps.distrust`` > 0, which images HPS may pick in it
-        (:func:`cluster_trust` against the new prototypes)."""
+        (:func:`cluster_trust` against the new prototypes, or with
+        ``cameras`` (N, ) per camera when :attr:`needs_cameras`)."""
+        if self.needs_cameras and cameras is None:
+            raise ValueError("RCL: hps trust_by='camera' needs the cameras "
+                             'of the train images at every re-clustering '
+                             '(set_clusters(..., cameras=...))')
         super().set_clusters(features, labels, epoch)
         share = self.hps_distrust
         if share > 0:
+            device = self.pseudo_labels.device
             self.hps_trusted = cluster_trust(
-                features.to(self.pseudo_labels.device), self.pseudo_labels,
-                self.memory.prototypes, share)
+                features.to(device), self.pseudo_labels,
+                self.memory.prototypes, share,
+                cameras=torch.as_tensor(cameras, device=device)
+                if self.needs_cameras else None)
         else:
             self.hps_trusted = self.hps_trusted.new_zeros(0)
 
