@@ -18,7 +18,8 @@ is an impostor:
   i.e. the share of impostors among the drawn members;
 - ``hard``: the member least similar to its prototype;
 - ``HPS``: the member of largest dispersion among those whose attention
-  weight is not below the floor (``hps_floor / K``);
+  weight is not below the floor (``hps_floor / K``) and, with RCL's
+  ``hps.distrust``, that the clustering trusts;
 - ``most attended``: the member of largest attention weight;
 - ``central``: the member of largest mean cosine similarity to the other
   members of its set (the ``CentralMemoryUpdate`` rule, which needs no
@@ -156,8 +157,13 @@ def main(argv=None):
             generator = build_label_generator(cfg, source=args.config)
         except ValueError as e:
             raise SystemExit(str(e))
-        labels = contiguous_labels(np.asarray(generator(feats.numpy())))
-        model.set_clusters(feats, torch.as_tensor(labels), epoch=0)
+        cameras = dataset.get_camera_ids() if getattr(
+            generator, 'uses_cameras', False) else None
+        labels = contiguous_labels(
+            np.asarray(generator(feats.numpy(), cameras=cameras)))
+        extra = dict(cameras=torch.as_tensor(dataset.get_camera_ids())) \
+            if getattr(model, 'needs_cameras', False) else {}
+        model.set_clusters(feats, torch.as_tensor(labels), epoch=0, **extra)
     if args.save_features:
         np.savez(args.save_features, features=feats.numpy(), labels=labels,
                  true_ids=true_ids)
@@ -176,14 +182,24 @@ def main(argv=None):
     floor = (0.5 if model.hps_floor is None else model.hps_floor) / args.k
     xs = x.numpy()
     mutual = mean_mutual_similarity(xs)
+    # HPS never picks the images its clustering distrusts (hps.distrust).
+    trusted = None
+    if getattr(model, 'hps_distrust', 0.0) > 0:
+        from mmreid_rcl.models.memories import cluster_trust
+        cameras = torch.as_tensor(dataset.get_camera_ids()) \
+            if model.needs_cameras else None
+        trusted = cluster_trust(feats, torch.as_tensor(labels),
+                                model.head.memory.prototypes,
+                                model.hps_distrust,
+                                cameras=cameras).numpy()[sets]
     rates = pick_rates(weights, dispersion.numpy(), proto_sims.numpy(), imp,
-                       floor, mutual)
+                       floor, mutual, trusted)
     ref_w = similarity_weights(xs, args.reference_temperature)
     ref_agg = (ref_w[..., None] * xs).sum(1)
     ref_agg /= np.linalg.norm(ref_agg, axis=1, keepdims=True)
     ref_disp = 1 - np.einsum('skd,sd->sk', xs, ref_agg)
     ref_rates = pick_rates(ref_w, ref_disp, proto_sims.numpy(), imp, floor,
-                           mutual)
+                           mutual, trusted)
     mutual_w = mutual_similarity_weights(xs, args.reference_temperature)
     targets = labels[sets[:, 0]]
     plain = xs.mean(1)
