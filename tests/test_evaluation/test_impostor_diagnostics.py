@@ -240,3 +240,35 @@ def test_run_sets_sends_the_sets_to_a_buffer_only_aggregator():
     assert agg.seen == ['meta'] * 3
     assert out['weights'].shape == (5, 3) and out['weights'].device.type == \
         'cpu'
+
+
+def test_distrust_report_by_hand():
+    from mmreid_rcl.evaluation.functional import (distrust_report,
+                                                  other_camera_flags)
+    e = torch.eye(3)
+    # Cluster 0: id 0 on camera 0 (x2) and camera 1 (x1, a view between
+    # the two others), an impostor (id 9) on camera 0. Cluster 1: id 1.
+    x = torch.nn.functional.normalize(torch.stack([
+        e[0], e[0] + 0.1 * e[2], e[0] + e[2], e[1] + 0.6 * e[0], e[1],
+        e[1] + 0.1 * e[2]
+    ]), dim=1)
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    true_ids = np.array([0, 0, 0, 9, 1, 1])
+    cameras = np.array([0, 0, 1, 0, 0, 0])
+    assert other_camera_flags(labels, cameras).tolist() == [
+        False, False, True, False, False, False]
+    protos = torch.nn.functional.normalize(
+        torch.stack([x[:4].mean(0), x[4:].mean(0)]), dim=1)
+    report = distrust_report(x, labels, true_ids, cameras, protos, 2 / 6)
+    # By the prototype the two least typical are the cross-camera view
+    # and the impostor; per camera the cross-camera view is alone on its
+    # camera (cos 1): the impostor (0.76 to its camera's mean) and a
+    # camera-0 member of cluster 0 (0.95) go.
+    by_proto = (x * protos[labels]).sum(1).argsort()[:2].tolist()
+    assert sorted(by_proto) == [2, 3]
+    assert report['cluster'] == dict(
+        impostors_caught=1.0, impostor_share=0.5, other_camera_share=0.5,
+        genuine_other_camera_lost=1.0)
+    assert report['camera']['impostors_caught'] == 1.0
+    assert report['camera']['genuine_other_camera_lost'] == 0.0
+    assert report['camera']['other_camera_share'] == 0.0

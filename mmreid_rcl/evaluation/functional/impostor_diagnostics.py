@@ -19,7 +19,7 @@ __all__ = [
     'within_set_auc', 'single_impostor_lowest', 'normalised_entropy',
     'mean_mutual_similarity', 'similarity_weights',
     'mutual_similarity_weights', 'pick_rates', 'rule_picks', 'set_loss',
-    'impostor_report'
+    'impostor_report', 'other_camera_flags', 'distrust_report'
 ]
 
 
@@ -497,3 +497,66 @@ def _report_figures(weights: np.ndarray, dispersion: np.ndarray,
         pick_central=rates['central'],
         hps_eligible=rates['hps_eligible'],
         impostor_share=float(imp.mean()))
+
+
+def other_camera_flags(labels: np.ndarray,
+                       cameras: np.ndarray) -> np.ndarray:
+    """Whether each clustered sample's camera differs from its cluster's
+    most common camera (the smallest on ties); False for outliers.
+
+    Args:
+        labels (ndarray): (N, ) pseudo labels, -1 for outliers.
+        cameras (ndarray): (N, ) camera ids.
+    """
+    # The same majority vote as impostor_flags, over cameras.
+    return impostor_flags(labels, cameras)
+
+
+def distrust_report(features: torch.Tensor, labels: np.ndarray,
+                    true_ids: np.ndarray, cameras: np.ndarray,
+                    prototypes: torch.Tensor,
+                    distrust: float) -> Dict[str, Dict[str, float]]:
+    """What RCL's ``hps.distrust`` takes from HPS, judged by the prototype
+    and per camera (:func:`~mmreid_rcl.models.memories.cluster_trust`).
+
+    Args:
+        features (Tensor): (N, D) L2-normalised features.
+        labels (ndarray): (N, ) pseudo labels, -1 for outliers.
+        true_ids (ndarray): (N, ) true identities (diagnostic only).
+        cameras (ndarray): (N, ) camera ids.
+        prototypes (Tensor): (C, D) the clusters' prototypes.
+        distrust (float): the share of the clustered images distrusted.
+
+    Returns:
+        dict: for ``cluster`` and ``camera``: ``impostors_caught`` (the
+        share of the clustered impostors distrusted), ``impostor_share``
+        among the distrusted, ``other_camera_share`` among the distrusted
+        and ``genuine_other_camera_lost`` (the share of the genuine members
+        seen from another camera than most of their cluster's, the
+        cross-camera views, that are distrusted).
+    """
+    from mmreid_rcl.models.memories import cluster_trust
+    labels = np.asarray(labels)
+    impostor = impostor_flags(labels, np.asarray(true_ids))
+    other = other_camera_flags(labels, np.asarray(cameras))
+    clustered = labels >= 0
+    genuine_other = clustered & other & ~impostor
+
+    def share(part, whole):
+        return float(part.sum() / whole.sum()) if whole.any() else \
+            float('nan')
+
+    report = {}
+    for name, cams in (('cluster', None),
+                       ('camera', torch.as_tensor(np.asarray(cameras)))):
+        trusted = cluster_trust(
+            torch.as_tensor(features).float(), torch.as_tensor(labels),
+            prototypes.float(), distrust, cameras=cams).cpu().numpy()
+        dropped = clustered & ~trusted
+        report[name] = dict(
+            impostors_caught=share(dropped & impostor, clustered & impostor),
+            impostor_share=share(dropped & impostor, dropped),
+            other_camera_share=share(dropped & other, dropped),
+            genuine_other_camera_lost=share(dropped & genuine_other,
+                                            genuine_other))
+    return report
