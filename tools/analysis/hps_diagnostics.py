@@ -231,6 +231,10 @@ def main(argv=None):
         clusters=int(labels.max() + 1),
         impostor_share_clustered=float(impostor[labels >= 0].mean()),
         weight_auc_genuine_over_impostor=impostor_auc(weights, imp),
+        # A member's cosine to its prototype (the whole cluster's witness)
+        # and its mean cosine to the other members of its set.
+        prototype_similarity_auc=impostor_auc(proto_sims.numpy(), imp),
+        set_similarity_auc=impostor_auc(mutual, imp),
         weight_within_set_auc=within_set_auc(weights, imp),
         single_impostor_lowest=single_impostor_lowest(weights, imp),
         weight_entropy=normalised_entropy(weights),
@@ -268,6 +272,9 @@ def main(argv=None):
               f'{part["weight_auc_genuine_over_impostor"]:.3f}, within sets '
               f'{part["weight_within_set_auc"]:.3f}; a lone impostor weighs '
               f'least in {part["single_impostor_lowest"]:.1%} of its sets')
+    print(f'AUC genuine > impostor of a member\'s cosine to its prototype '
+          f'{result["prototype_similarity_auc"]:.3f}, of its mean cosine to '
+          f'the other members of its set {result["set_similarity_auc"]:.3f}')
     print(f'SAA loss of the sets against the memory: trained aggregate '
           f'{losses["trained"]:.3f}, trained weights on the unrefined '
           f'members {losses["trained_weights_on_inputs"]:.3f}, plain mean '
