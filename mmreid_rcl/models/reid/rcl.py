@@ -76,7 +76,7 @@ class RCL(UnsupervisedReID):
             (default 2**24); None turns CSA off. Defaults to on.
         hps (dict, optional): HPS settings, ``floor`` (a member is trusted
             when its weight is at least ``floor / n`` of its set of n;
-            default 0.5), ``warmup_epochs`` (default 0) and ``distrust``
+            default 0.5), ``warmup_epochs`` (default 0), ``distrust``
             (the share of the clustered images, least similar to their
             cluster's prototype, that HPS never picks; default 0.0) and
             ``trust_by`` (``'cluster'``: similar to the prototype;
