@@ -57,7 +57,8 @@ from mmreid_rcl.evaluation.functional import (distrust_report, draw_sets,
                                               impostor_auc, impostor_flags,
                                               mean_mutual_similarity,
                                               mutual_similarity_weights,
-                                              normalised_entropy, pick_rates,
+                                              normalised_entropy,
+                                              other_camera_flags, pick_rates,
                                               roc_auc, set_loss,
                                               similarity_weights,
                                               single_impostor_lowest,
@@ -307,6 +308,17 @@ def main(argv=None):
                   f'{part["impostor_share"]:.1%} | '
                   f'{part["other_camera_share"]:.1%} | '
                   f'{part["genuine_other_camera_lost"]:.1%} |')
+        # The same picks, counted when they are genuine members seen from
+        # another camera than most of their cluster's (cross-camera views).
+        cross = (other_camera_flags(labels, dataset.get_camera_ids())
+                 & ~impostor)[sets]
+        result['pick_genuine_other_camera'] = pick_rates(
+            weights, dispersion.numpy(), proto_sims.numpy(), cross, floor,
+            mutual, trusted)
+        print('picked sample is a genuine member from another camera than '
+              'most of its cluster: ' + ', '.join(
+                  f'{key} {result["pick_genuine_other_camera"][key]:.1%}'
+                  for key in ('any', 'hard', 'hps', 'central')))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(result, f, indent=1)

@@ -239,7 +239,9 @@ def pick_rates(weights: np.ndarray,
                floor: float,
                mutual: Optional[np.ndarray] = None,
                trusted: Optional[np.ndarray] = None) -> Dict[str, float]:
-    """Share of sets whose picked member is an impostor, per update rule.
+    """Share of sets whose picked member is an impostor, per update rule
+    (or whose pick carries any other per-member flag passed as
+    ``impostor``, e.g. a genuine member from another camera).
 
     The picks go through the memory update's own selection
     (``pick_per_prototype`` of ``memory_update.py``) with each rule's
