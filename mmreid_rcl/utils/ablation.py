@@ -221,6 +221,31 @@ PROTOCOLS: Dict[str, Protocol] = {
                     'camera-aware neighbours',
                     _SEMI + 'rcl_sink_camtrust_mobilenetv2_cpu_cuhk03_semi_'
                     'camera.py'),
+            Variant('camera_rcl_sink_camtrust_hard', 'full RCL, sink '
+                    'aggregator, HPS the most dispersed member among all '
+                    'but the 20 % of images least similar to their '
+                    'cluster\'s images of their camera (no floor), '
+                    'camera-aware neighbours',
+                    _SEMI + 'rcl_sink_camtrust_hard_mobilenetv2_cpu_cuhk03_'
+                    'semi_camera.py'),
+            Variant('camera_m05', 'cluster contrast, mean update, memory '
+                    'momentum 0.5 (not 0.2), camera-aware neighbours',
+                    _SEMI + 'cluster_contrast_mobilenetv2_cpu_cuhk03_semi_'
+                    'camera_m05.py'),
+            Variant('camera_rcl_sink_floor05_m05', 'full RCL, sink '
+                    'aggregator, HPS floor 0.5/n, memory momentum 0.5 (not '
+                    '0.2), camera-aware neighbours',
+                    _SEMI + 'rcl_sink_floor05_m05_mobilenetv2_cpu_cuhk03_'
+                    'semi_camera.py'),
+            Variant('camera_m01', 'cluster contrast, mean update, memory '
+                    'momentum 0.1 (not 0.2), camera-aware neighbours',
+                    _SEMI + 'cluster_contrast_mobilenetv2_cpu_cuhk03_semi_'
+                    'camera_m01.py'),
+            Variant('camera_rcl_sink_floor05_m01', 'full RCL, sink '
+                    'aggregator, HPS floor 0.5/n, memory momentum 0.1 (not '
+                    '0.2), camera-aware neighbours',
+                    _SEMI + 'rcl_sink_floor05_m01_mobilenetv2_cpu_cuhk03_'
+                    'semi_camera.py'),
             Variant('camera_csa_sink', '+CSA only (sink aggregator, mean '
                     'update), camera-aware neighbours',
                     _SEMI + 'csa_sink_mobilenetv2_cpu_cuhk03_semi_camera.py'),
@@ -233,7 +258,9 @@ PROTOCOLS: Dict[str, Protocol] = {
         curves=('camera', 'camera_hard', 'camera_rcl_sink_floor05'),
         others=('rcl', 'csa', 'hps', 'camera_rcl', 'camera_rcl_sink',
                 'camera_rcl_sink_floor05', 'camera_rcl_sink_trust',
-                'camera_rcl_sink_camtrust', 'camera_csa_sink',
+                'camera_rcl_sink_camtrust', 'camera_rcl_sink_camtrust_hard',
+                'camera_m05', 'camera_rcl_sink_floor05_m05', 'camera_m01',
+                'camera_rcl_sink_floor05_m01', 'camera_csa_sink',
                 'camera_hps_sink_floor05'),
         pretrain=Variant(
             'supervised', 'Supervised on L (375 ids, 3,645 images)',
