@@ -246,6 +246,11 @@ PROTOCOLS: Dict[str, Protocol] = {
                     '0.2), camera-aware neighbours',
                     _SEMI + 'rcl_sink_floor05_m01_mobilenetv2_cpu_cuhk03_'
                     'semi_camera.py'),
+            Variant('camera_rcl_sink_floor05_nodetach', 'full RCL, sink '
+                    'aggregator, HPS floor 0.5/n, the set losses training '
+                    'the backbone too, camera-aware neighbours',
+                    _SEMI + 'rcl_sink_floor05_nodetach_mobilenetv2_cpu_'
+                    'cuhk03_semi_camera.py'),
             Variant('camera_csa_sink', '+CSA only (sink aggregator, mean '
                     'update), camera-aware neighbours',
                     _SEMI + 'csa_sink_mobilenetv2_cpu_cuhk03_semi_camera.py'),
@@ -260,7 +265,8 @@ PROTOCOLS: Dict[str, Protocol] = {
                 'camera_rcl_sink_floor05', 'camera_rcl_sink_trust',
                 'camera_rcl_sink_camtrust', 'camera_rcl_sink_camtrust_hard',
                 'camera_m05', 'camera_rcl_sink_floor05_m05', 'camera_m01',
-                'camera_rcl_sink_floor05_m01', 'camera_csa_sink',
+                'camera_rcl_sink_floor05_m01',
+                'camera_rcl_sink_floor05_nodetach', 'camera_csa_sink',
                 'camera_hps_sink_floor05'),
         pretrain=Variant(
             'supervised', 'Supervised on L (375 ids, 3,645 images)',
